@@ -1,0 +1,1 @@
+"""Topology analysis of any magnetization field (truth or reconstruction)."""

@@ -1,0 +1,1 @@
+"""Forward model: XMCD optics, simulation projector, probe, scan, detector, CXI files."""

@@ -1,0 +1,1 @@
+"""synthvec.invert.ptycho."""

@@ -1,0 +1,1 @@
+"""synthvec.invert.tomo."""

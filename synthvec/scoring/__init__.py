@@ -1,0 +1,1 @@
+"""Scoring a reconstruction against ground truth (calls analysis)."""
