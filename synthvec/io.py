@@ -19,7 +19,7 @@ import xarray as xr
 from . import __version__
 from .errors import InputError
 
-__all__ = ["atomic_path", "write_netcdf", "read_netcdf", "provenance", "read_field",
+__all__ = ["atomic_path", "write_netcdf", "read_netcdf", "provenance", "read_field", "field_dataset",
            "NETCDF_ENGINE"]
 
 NETCDF_ENGINE = "h5netcdf"
@@ -76,7 +76,7 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, attrs: dict | None 
             if var.ndim >= 2 and var.dtype.kind in "fiuc":
                 enc[name] = {"compression": "gzip", "compression_opts": 1}
     with atomic_path(path, ".nc") as tmp:
-        ds.to_netcdf(tmp, engine=NETCDF_ENGINE, encoding=enc, invalid_netcdf=True)
+        ds.to_netcdf(tmp, engine=NETCDF_ENGINE, encoding=enc)
     return Path(path)
 
 
