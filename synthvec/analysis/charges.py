@@ -1,0 +1,199 @@
+"""Lattice topological charge of a magnetization field (hedgehogs / Bloch points).
+
+The charge of one lattice cube is the degree of the map from the cube's
+surface to the unit sphere given by the normalised magnetization ``m̂`` at its
+eight corner nodes. Each of the six faces is split into two triangles and the
+signed solid angle that ``m̂`` spans over each triangle is summed
+(Berg & Lüscher, Nucl. Phys. B 190, 412 (1981)). The solid angle of the
+spherical triangle (m1, m2, m3) is the Van Oosterom–Strackee formula
+(IEEE Trans. Biomed. Eng. BME-30, 125 (1983)):
+
+    tan(Ω/2) = m1·(m2 × m3) / (1 + m1·m2 + m2·m3 + m3·m1),   Ω = 2·atan2(num, den).
+
+Conventions
+-----------
+* ``m`` has shape (3, Z, Y, X): component axis first (x, y, z), then the
+  volume indexed (z, y, x). Node (k, j, i) sits at position (x=i, y=j, z=k)
+  in voxel units; cube (k, j, i) spans nodes k..k+1, j..j+1, i..i+1 and has
+  its centre at (i + 1/2, j + 1/2, k + 1/2).
+* Sign: face triangles are ordered counter-clockwise seen from the +axis
+  side, so a face flux is the solid angle with respect to the +x, +y or +z
+  normal; a cube's charge is (outgoing flux) / 4π. A hedgehog
+  ``m = r/|r|`` has charge **+1**; an anti-hedgehog, e.g. ``m = -r/|r|`` (the
+  point reflection, degree (-1)^3 = -1) or ``m = (x, y, -z)/|r|``, has **-1**.
+* Shared faces: the flux of every face is computed once, with one fixed
+  diagonal, and enters the two cubes that share it with opposite signs. The
+  sum of cube charges over any box of cubes therefore equals the flux
+  through the box's surface / 4π exactly (telescoping), and the sum over the
+  whole volume is the net flux through the outer surface.
+* Integers: for nonzero vectors and no degenerate triangle, every cube's
+  charge is an integer up to round-off (~1e-13); values within
+  ``snap_tol`` of a multiple of 1/2 are snapped onto it, so the result holds
+  exact integers (and exact half-integers, see next point).
+* Antiparallel neighbours: if two corners of one face triangle are exactly
+  (within ``degenerate_tol``) antiparallel, the triangle's solid angle is
+  undefined (±2π). It is set to 0; the two cubes sharing that face then
+  carry charges off by ±1/2 (half-integers) of opposite sign, and every
+  closed surface that contains the face in its interior (such as the
+  2 × 2 × 2-cube surface used by the defect finder) is unaffected.
+  :func:`degenerate_faces` reports how many faces were set so.
+* Zero vectors: nodes where |m| <= ``zero_tol`` (outside the magnetic
+  material) or any component is not finite have no direction. Every face
+  touching such a node has NaN flux, so every cube touching it has charge
+  NaN: "not evaluable". Callers count NaN cubes as skipped, never as 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["lattice_charge", "face_fluxes", "normalise", "degenerate_faces"]
+
+FOUR_PI = 4.0 * np.pi
+
+
+def normalise(m: np.ndarray, *, zero_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of ``m`` and the mask of nodes that have a direction.
+
+    Parameters
+    ----------
+    m : (3, Z, Y, X) array_like, float
+        Magnetization, components (x, y, z).
+    zero_tol : float
+        Nodes with |m| <= zero_tol, or a non-finite component, are invalid.
+
+    Returns
+    -------
+    unit : (3, Z, Y, X) float64
+        m / |m| at valid nodes, NaN at invalid nodes.
+    valid : (Z, Y, X) bool
+    """
+    m = np.asarray(m, dtype=np.float64)
+    if m.ndim != 4 or m.shape[0] != 3:
+        raise ValueError(f"m must have shape (3, Z, Y, X) (got {m.shape})")
+    norm = np.sqrt(np.einsum("c...,c...->...", m, m))
+    valid = np.isfinite(norm) & (norm > zero_tol)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        unit = np.where(valid, m / np.where(valid, norm, 1.0), np.nan)
+    return unit, valid
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _triple(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """a · (b × c)."""
+    return (a[0] * (b[1] * c[2] - b[2] * c[1]) + a[1] * (b[2] * c[0] - b[0] * c[2])
+            + a[2] * (b[0] * c[1] - b[1] * c[0]))
+
+
+def _solid_angle(m1, m2, m3, d12, d23, d31, degenerate_tol):
+    """Signed solid angle of the spherical triangle (m1, m2, m3), Van Oosterom–Strackee.
+
+    ``d12 = m1·m2`` etc. are passed in because neighbouring triangles share edges.
+    Returns the angle and the mask of degenerate (undefined) triangles.
+    """
+    num = _triple(m1, m2, m3)
+    den = 1.0 + d12 + d23 + d31
+    # num = den = 0 happens iff two of the vectors are antiparallel (or all lie
+    # on one great circle through an antipodal pair): the angle is +-2pi or 0.
+    degen = (np.abs(num) <= degenerate_tol) & (den <= degenerate_tol)
+    omega = 2.0 * np.arctan2(num, den)
+    omega[degen] = 0.0
+    return omega, degen
+
+
+def _face_flux(a, b, c, d, degenerate_tol):
+    """Flux through quadrilateral faces with corners a, b, c, d counter-clockwise.
+
+    Triangles (a, b, c) and (a, c, d); the diagonal a–c is fixed.
+    """
+    dab, dbc, dcd, dda, dac = _dot(a, b), _dot(b, c), _dot(c, d), _dot(d, a), _dot(a, c)
+    o1, g1 = _solid_angle(a, b, c, dab, dbc, dac, degenerate_tol)
+    o2, g2 = _solid_angle(a, c, d, dac, dcd, dda, degenerate_tol)
+    return o1 + o2, g1 | g2
+
+
+def face_fluxes(unit: np.ndarray, *, degenerate_tol: float = 1e-12
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Solid angle (sr) of ``unit`` over every lattice face, oriented along +x, +y, +z.
+
+    Parameters
+    ----------
+    unit : (3, Z, Y, X) float64
+        Unit vectors (NaN where undefined), e.g. from :func:`normalise`.
+    degenerate_tol : float
+        Tolerance for antiparallel corners (see module docstring).
+
+    Returns
+    -------
+    fx : (Z-1, Y-1, X) float64
+        Flux through the x-faces (normal +x) at node column i.
+    fy : (Z-1, Y, X-1) float64
+    fz : (Z, Y-1, X-1) float64
+    n_degenerate : int
+        Number of faces with a triangle of undefined solid angle (set to 0).
+    """
+    u = unit
+    # x-faces: counter-clockwise in (y, z) seen from +x: (y,z) = 00, 10, 11, 01.
+    fx, gx = _face_flux(u[:, :-1, :-1, :], u[:, :-1, 1:, :], u[:, 1:, 1:, :], u[:, 1:, :-1, :],
+                        degenerate_tol)
+    # y-faces: counter-clockwise in (z, x) seen from +y: (z,x) = 00, 10, 11, 01.
+    fy, gy = _face_flux(u[:, :-1, :, :-1], u[:, 1:, :, :-1], u[:, 1:, :, 1:], u[:, :-1, :, 1:],
+                        degenerate_tol)
+    # z-faces: counter-clockwise in (x, y) seen from +z: (x,y) = 00, 10, 11, 01.
+    fz, gz = _face_flux(u[:, :, :-1, :-1], u[:, :, :-1, 1:], u[:, :, 1:, 1:], u[:, :, 1:, :-1],
+                        degenerate_tol)
+    return fx, fy, fz, int(gx.sum() + gy.sum() + gz.sum())
+
+
+def lattice_charge(m: np.ndarray, *, zero_tol: float = 1e-6, degenerate_tol: float = 1e-12,
+                   snap_tol: float = 1e-6) -> np.ndarray:
+    """Topological charge of every lattice cube.
+
+    Parameters
+    ----------
+    m : (3, Z, Y, X) array_like, float
+        Magnetization (any length; it is normalised), components (x, y, z),
+        volume indexed (z, y, x).
+    zero_tol : float, keyword-only
+        Nodes with |m| <= zero_tol have no direction (outside material).
+    degenerate_tol : float, keyword-only
+        Antiparallel-corner tolerance (solid angle set to 0 there).
+    snap_tol : float, keyword-only
+        Charges within this distance of a multiple of 1/2 are snapped onto it.
+
+    Returns
+    -------
+    (Z-1, Y-1, X-1) float64
+        Charge of cube (k, j, i) (centre at node (k, j, i) + 1/2): an integer
+        (a half-integer next to an antiparallel face), NaN where a corner has
+        no direction. A hedgehog m = r/|r| gives +1.
+
+    Examples
+    --------
+    >>> z, y, x = np.mgrid[-1.5:2:1, -1.5:2:1, -1.5:2:1]
+    >>> q = lattice_charge(np.stack([x, y, z]))
+    >>> float(q[1, 1, 1]), float(np.nansum(q))
+    (1.0, 1.0)
+    """
+    unit, _ = normalise(m, zero_tol=zero_tol)
+    fx, fy, fz, _ = face_fluxes(unit, degenerate_tol=degenerate_tol)
+    q = (fx[:, :, 1:] - fx[:, :, :-1]) + (fy[:, 1:, :] - fy[:, :-1, :]) + (fz[1:] - fz[:-1])
+    q /= FOUR_PI
+    return snap_half(q, snap_tol)
+
+
+def snap_half(q: np.ndarray, tol: float) -> np.ndarray:
+    """Values within ``tol`` of a multiple of 1/2 replaced by it (NaN kept)."""
+    half = np.rint(2.0 * q) / 2.0
+    with np.errstate(invalid="ignore"):
+        close = np.abs(q - half) <= tol
+    return np.where(close, half, q)
+
+
+def degenerate_faces(m: np.ndarray, *, zero_tol: float = 1e-6, degenerate_tol: float = 1e-12) -> int:
+    """Number of lattice faces with an antiparallel corner pair (solid angle set to 0)."""
+    unit, _ = normalise(m, zero_tol=zero_tol)
+    return face_fluxes(unit, degenerate_tol=degenerate_tol)[3]
