@@ -78,6 +78,30 @@ def _cmd_tomo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+
+    table = run_sweep(args.spec, args.out, scheduler=args.scheduler, progress=not args.quiet)
+    print(f"{table['run_id'].nunique()} runs; results in {Path(args.out) / 'results.csv'}")
+    return 0
+
+
+def _cmd_regress(args: argparse.Namespace) -> int:
+    from .regress import run_regress
+
+    code, table = run_regress(args.suite, update_baselines=args.update_baselines)
+    print(table.to_string(index=False))
+    return code
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .report.compare import run_compare
+
+    path = run_compare(args.spec, args.out)
+    print(f"report: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="synthvec",
@@ -130,6 +154,30 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--vector", action="store_true", help="reconstruct m from the xmcd variable")
     t.add_argument("--support", type=Path, help="magnetic mask NetCDF (variable mask (z, y, x))")
     t.set_defaults(func=_cmd_tomo)
+
+    sw = sub.add_parser("sweep", help="run a scenario over parameter axes and seeds (Dask)",
+                        description="Run every variant of a sweep file as Dask tasks; a killed "
+                                    "sweep resumes without redoing finished runs.")
+    sw.add_argument("spec", help="sweep TOML file")
+    sw.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output directory")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="address of an existing Dask scheduler")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=_cmd_sweep)
+
+    rg = sub.add_parser("regress", help="run the regression suite against its baselines",
+                        description="Run a suite of scenarios x seeds and compare each metric with "
+                                    "its baseline, tolerance and direction; exit 1 on a regression.")
+    rg.add_argument("--suite", default="smoke", help="suite name in validation/ (default: smoke)")
+    rg.add_argument("--update-baselines", action="store_true",
+                    help="rewrite the baselines from this run (keeps tolerances and directions)")
+    rg.set_defaults(func=_cmd_regress)
+
+    cp = sub.add_parser("compare", help="method-comparison report on the same upstream data",
+                        description="Run several methods per stage on the same simulated data and "
+                                    "seeds; write report.html and report.md.")
+    cp.add_argument("spec", help="comparison spec TOML file")
+    cp.add_argument("--out", type=Path, required=True, help="output directory")
+    cp.set_defaults(func=_cmd_compare)
     return p
 
 

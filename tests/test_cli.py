@@ -9,7 +9,7 @@ import pytest
 
 from synthvec.cli import build_parser, main
 
-SUBCOMMANDS = ["run", "show", "analyze", "ptycho", "tomo"]
+SUBCOMMANDS = ["run", "show", "analyze", "ptycho", "tomo", "sweep", "regress", "compare"]
 
 
 def _sub_names():
