@@ -1,0 +1,507 @@
+"""Scenario sweeps: a base scenario over parameter axes and seeds, run as Dask tasks.
+
+A sweep file names a base scenario, the axes (dotted scenario keys, each with
+a list of values) and the seeds::
+
+    [sweep]
+    base = "../scenarios/quick.toml"   # relative to this file
+    seeds = [0, 1]
+
+    [axes]
+    "simulate.dose" = [1e5, 1e6]
+    "ptycho.iterations" = [20, 50]
+
+Every point of the grid (axes product x seeds) is one *run*: a scenario
+variant, validated like any scenario file, with its own run directory
+``OUT/runs/<run_id>`` where ``run_id`` is a hash of the resolved variant. Each
+run is one Dask task calling :func:`synthvec.pipeline.run_pipeline`, whose
+stage cache makes a killed sweep resume cheaply: rerunning the same command
+serves every finished stage of every run from its run directory and computes
+only what is missing. The result is one tidy table, one row per run and
+metric (``run_id``, one column per axis, ``seed``, ``stage``, ``metric``,
+``value``, ``unit``), written atomically to ``OUT/results.csv`` (and
+``OUT/results.parquet`` when pyarrow is installed).
+
+Schedulers
+----------
+By default the runs go to Dask's local *processes* scheduler with
+:func:`synthvec.threads.n_threads` workers (at most one per run); each worker
+limits its own thread pools to ``n_threads() // workers`` so the machine is
+not oversubscribed. ``scheduler="threads"`` or ``"sync"`` choose the other
+local schedulers. Any other value is the address of a running
+``dask.distributed`` scheduler (``tcp://host:8786``); distributed must then be
+installed (``pip install distributed``).
+
+Running a sweep on a SLURM cluster with dask-jobqueue
+-----------------------------------------------------
+Start a scheduler whose workers are SLURM jobs, then point the sweep at it::
+
+    # cluster.py -- keep it running while the sweep runs
+    from dask_jobqueue import SLURMCluster
+    cluster = SLURMCluster(queue="gpu", cores=8, processes=1, memory="64GB",
+                           walltime="04:00:00",
+                           job_script_prologue=["source /path/to/venv/bin/activate",
+                                                "export SYNTHVEC_THREADS=8"])
+    cluster.scale(jobs=10)          # or cluster.adapt(minimum_jobs=0, maximum_jobs=20)
+    print(cluster.scheduler_address)  # e.g. tcp://10.0.0.5:8786
+    input("press enter to stop the cluster")
+
+    $ synthvec sweep sweep.toml --out /shared/fs/sweep1 --scheduler tcp://10.0.0.5:8786
+
+``--out`` must be on a file system that the workers see (run directories are
+written by the workers). One worker process per job with
+``SYNTHVEC_THREADS`` equal to the job's cores keeps every run's FFTs and BLAS
+calls within its allocation. A job killed by its wall time only loses the
+stage it was computing: rerun the same command and the finished stages come
+from the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import itertools
+import json
+import os
+import sys
+import tomllib
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import pandas as pd
+
+from .errors import ConfigError, InputError
+from .io import atomic_path
+from .scenario import Scenario, parse_scenario, scenario_hash
+from .threads import limit_native_pools, n_threads
+
+__all__ = ["SweepSpec", "SweepError", "RunSpec", "load_sweep", "read_toml", "apply_overrides",
+           "variant_scenario", "execute_runs", "results_table", "finish_runs", "run_sweep",
+           "write_table", "replace_seed", "RESULT_COLUMNS", "LOCAL_SCHEDULERS"]
+
+#: Columns of the tidy result table after the axis columns.
+RESULT_COLUMNS = ("seed", "stage", "metric", "value", "unit")
+#: Names of Dask's local schedulers accepted for ``scheduler``.
+LOCAL_SCHEDULERS = ("processes", "threads", "sync")
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed; the finished ones are in ``table``.
+
+    Rerunning the same sweep resumes: finished stages are served from the
+    run directories' caches.
+    """
+
+    def __init__(self, message: str, table: pd.DataFrame, failures: pd.DataFrame):
+        super().__init__(message)
+        self.table = table
+        self.failures = failures
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a validated scenario variant and the values that define it."""
+
+    run_id: str
+    scenario: Scenario
+    labels: dict[str, Any]  # axis (or variant) columns of the result table
+    run_dir: Path
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed sweep file."""
+
+    path: Path
+    base_path: Path
+    base_data: dict[str, Any]
+    axes: dict[str, list[Any]]
+    seeds: tuple[int, ...]
+
+    def runs(self, out_dir: str | Path) -> list[RunSpec]:
+        """Every run of the sweep in grid order (last axis fastest, then seeds)."""
+        out_dir = Path(out_dir)
+        keys = list(self.axes)
+        runs = []
+        for combo in itertools.product(*(self.axes[k] for k in keys)):
+            overrides = dict(zip(keys, combo))
+            for seed in self.seeds:
+                scn = variant_scenario(self.base_data, overrides, seed=seed, source=str(self.path))
+                rid = scenario_hash(scn)[:12]
+                runs.append(RunSpec(run_id=rid, scenario=scn, labels=overrides,
+                                    run_dir=out_dir / "runs" / rid))
+        return runs
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file; a missing file or a syntax error is an :class:`InputError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: TOML syntax error: {err}") from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], *,
+                    source: str | None = None) -> dict[str, Any]:
+    """A deep copy of the scenario document ``data`` with dotted keys set.
+
+    Parameters
+    ----------
+    data : dict
+        Parsed scenario TOML (section -> table).
+    overrides : dict
+        Dotted key (``"simulate.dose"``, ``"ptycho.method"``) -> value.
+    source : str, optional
+        File the overrides come from, for error messages.
+
+    Raises
+    ------
+    ConfigError
+        A key that is not dotted, or that descends into a non-table value.
+    """
+    out = copy.deepcopy(data)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(key, "must be a dotted key 'section.key' (e.g. 'ptycho.iterations')",
+                              source)
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(key, f"'{'.'.join(parts[:i + 1])}' is a value, not a table",
+                                  source)
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def variant_scenario(base_data: dict[str, Any], overrides: dict[str, Any], *, seed: int | None,
+                     source: str | None = None) -> Scenario:
+    """Validate ``base_data`` with ``overrides`` (and ``run.seed = seed``) as a :class:`Scenario`.
+
+    Errors name ``source`` and the dotted key at fault (an unknown key gets a
+    suggestion and the list of allowed keys).
+    """
+    extra = {"run.seed": seed} if seed is not None else {}
+    data = apply_overrides(base_data, {**overrides, **extra}, source=source)
+    return parse_scenario(data, source)
+
+
+def _value_list(key: str, values: Any, source: str) -> list[Any]:
+    if not isinstance(values, list) or not values:
+        raise ConfigError(f"axes.{key}", f"must be a non-empty list of values (got {values!r})",
+                          source)
+    return values
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file (every variant is validated here, before anything runs).
+
+    Raises
+    ------
+    InputError, ConfigError
+        Naming the sweep file (or the base scenario file) and the key at fault.
+    """
+    path = Path(path)
+    doc = read_toml(path, "sweep")
+    src = str(path)
+    for key in doc:
+        if key not in ("sweep", "axes"):
+            raise ConfigError(key, "unknown section; allowed sections: sweep, axes", src)
+    sw = doc.get("sweep")
+    if not isinstance(sw, dict):
+        raise ConfigError("sweep", "missing table [sweep] with base = \"SCENARIO.toml\"", src)
+    for key in sw:
+        if key not in ("base", "seeds"):
+            raise ConfigError(f"sweep.{key}", "unknown key; allowed keys: base, seeds", src)
+    base = sw.get("base")
+    if not isinstance(base, str):
+        raise ConfigError("sweep.base", "must be the path of a scenario file, relative to the "
+                          f"sweep file (got {base!r})", src)
+    base_path = (path.parent / base)
+    base_data = read_toml(base_path, "base scenario")
+    base_scn = parse_scenario(base_data, str(base_path))  # errors name the base file
+    seeds = sw.get("seeds", [base_scn.run.seed])
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ConfigError("sweep.seeds", f"must be a non-empty list of integers >= 0 (got {seeds!r})",
+                          src)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError("sweep.seeds", f"must not repeat a seed (got {seeds!r})", src)
+    axes_doc = doc.get("axes", {})
+    if not isinstance(axes_doc, dict):
+        raise ConfigError("axes", "must be a table of dotted keys -> lists of values", src)
+    axes = {}
+    for key, values in _flatten_axes(axes_doc).items():
+        if key == "run.seed":
+            raise ConfigError("axes.run.seed", "seeds are set by [sweep] seeds, not an axis", src)
+        axes[key] = _value_list(key, values, src)
+        for v in axes[key]:  # each value on its own: the error names the key and the value
+            variant_scenario(base_data, {key: v}, seed=None, source=src)
+    spec = SweepSpec(path=path, base_path=base_path, base_data=base_data, axes=axes,
+                     seeds=tuple(seeds))
+    rids = [r.run_id for r in spec.runs(".")]
+    if len(set(rids)) != len(rids):
+        raise ConfigError("axes", "two grid points resolve to the same scenario (repeated or "
+                          "equivalent values on an axis)", src)
+    return spec
+
+
+def _flatten_axes(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"simulate.dose": [...]}`` or ``{"simulate": {"dose": [...]}}`` -> dotted keys."""
+    out = {}
+    for key, value in doc.items():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten_axes(value, full + "."))
+        else:
+            out[full] = value
+    return out
+
+
+# --------------------------------------------------------------------------- execution
+
+
+def _run_task(run: RunSpec, stages: Sequence[Any] | None, threads: int | None) -> dict[str, Any]:
+    """Dask task: run one scenario variant in its run directory (never raises an Exception)."""
+    from .pipeline import STAGES, run_pipeline
+
+    try:
+        with contextlib.ExitStack() as stack:
+            if threads is not None:  # a worker process of the local processes scheduler
+                os.environ["SYNTHVEC_THREADS"] = str(threads)
+                stack.enter_context(limit_native_pools(threads))
+            res = run_pipeline(run.scenario, run.run_dir, list(STAGES if stages is None else stages),
+                               quiet=True)
+        return {"run_id": run.run_id, "ok": True, "metrics": res.metrics, "error": ""}
+    except Exception as err:  # noqa: BLE001 - reported per run; the other runs go on
+        text = "".join(traceback.format_exception_only(type(err), err)).strip()
+        return {"run_id": run.run_id, "ok": False, "metrics": None, "error": text,
+                "traceback": traceback.format_exc()}
+
+
+@contextlib.contextmanager
+def _scoped_threads(threads: int) -> Iterator[None]:
+    """``SYNTHVEC_THREADS`` and native pools limited for the duration of a threaded sweep."""
+    old = os.environ.get("SYNTHVEC_THREADS")
+    os.environ["SYNTHVEC_THREADS"] = str(threads)
+    try:
+        with limit_native_pools(threads):
+            yield
+    finally:
+        if old is None:
+            os.environ.pop("SYNTHVEC_THREADS", None)
+        else:
+            os.environ["SYNTHVEC_THREADS"] = old
+
+
+def execute_runs(runs: Sequence[RunSpec], *, stages: Sequence[Any] | None = None,
+                 scheduler: str | None = None, progress: bool = True,
+                 task=None) -> list[dict[str, Any]]:
+    """Run ``runs`` as Dask tasks; one result dict per run, in order.
+
+    Parameters
+    ----------
+    runs : sequence of RunSpec
+    stages : sequence of Stage, optional
+        Pipeline stages (default :data:`synthvec.pipeline.STAGES`).
+    scheduler : str, optional
+        ``None`` (local processes, or synchronous for a single run or a
+        single core), ``"processes"``, ``"threads"``, ``"sync"``, or the
+        address of a dask.distributed scheduler.
+    progress : bool
+        Show a progress bar on stderr.
+    task : callable, optional
+        ``task(run, stages, threads) -> dict`` (default: one pipeline run).
+
+    Raises
+    ------
+    InputError
+        A scheduler address without dask.distributed installed, or one that
+        cannot be reached.
+    """
+    import dask
+
+    task = task or _run_task
+    n = len(runs)
+    if n == 0:
+        return []
+    total = n_threads()
+    if scheduler is None:
+        scheduler = "processes" if (n > 1 and total > 1) else "sync"
+    if scheduler in LOCAL_SCHEDULERS:
+        workers = max(1, min(total, n)) if scheduler != "sync" else 1
+        per_run = max(1, total // workers)
+        procs = scheduler == "processes"
+        delayed = [dask.delayed(task, pure=False)(r, stages, per_run if procs else None)
+                   for r in runs]
+        kwargs = {"scheduler": "synchronous" if scheduler == "sync" else scheduler}
+        if scheduler != "sync":
+            kwargs["num_workers"] = workers
+        with contextlib.ExitStack() as stack:
+            if not procs:
+                stack.enter_context(_scoped_threads(per_run))
+            if progress:
+                from dask.diagnostics import ProgressBar
+
+                stack.enter_context(ProgressBar(out=sys.stderr))
+            return list(dask.compute(*delayed, **kwargs))
+    return _execute_distributed(runs, stages, scheduler, progress, task)
+
+
+def _execute_distributed(runs, stages, address, progress, task) -> list[dict[str, Any]]:
+    try:
+        import distributed
+    except ImportError:
+        raise InputError(f"--scheduler {address}: dask.distributed is not installed "
+                         "(pip install distributed); local schedulers: "
+                         + ", ".join(LOCAL_SCHEDULERS)) from None
+    try:
+        client = distributed.Client(address, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as err:
+        raise InputError(f"--scheduler {address}: cannot connect ({err})") from None
+    with client:
+        futures = [client.submit(task, r, stages, None, pure=False) for r in runs]
+        if progress:
+            distributed.progress(futures)
+        return client.gather(futures)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _label_value(v: Any) -> Any:
+    """Axis values in table cells: lists as JSON text (CSV-safe, hashable)."""
+    return json.dumps(v) if isinstance(v, (list, tuple, dict)) else v
+
+
+def results_table(runs: Sequence[RunSpec], results: Sequence[dict[str, Any]],
+                  label_columns: Sequence[str]) -> pd.DataFrame:
+    """Tidy table (``run_id``, labels, seed, stage, metric, value, unit) of the finished runs.
+
+    The ``<stage>_cached`` rows of the pipeline are left out: they describe
+    one invocation, not the run's result.
+    """
+    frames = []
+    for run, res in zip(runs, results):
+        if not res["ok"]:
+            continue
+        m = res["metrics"]
+        m = m[~m["metric"].str.endswith("_cached")].reset_index(drop=True)
+        df = pd.DataFrame({"run_id": run.run_id}, index=m.index)
+        for col in label_columns:
+            df[col] = _label_value(run.labels.get(col))
+        df["seed"] = run.scenario.run.seed
+        for col in ("stage", "metric", "value", "unit"):
+            df[col] = m[col]
+        frames.append(df)
+    cols = ["run_id", *label_columns, *RESULT_COLUMNS]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``table`` as CSV atomically; also ``.parquet`` beside it when pyarrow is installed."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return path
+    with atomic_path(path.with_suffix(".parquet")) as tmp:
+        table.to_parquet(tmp, index=False)
+    return path
+
+
+def _runs_index(runs: Sequence[RunSpec], results: Sequence[dict[str, Any]],
+                label_columns: Sequence[str]) -> pd.DataFrame:
+    rows = []
+    for run, res in zip(runs, results):
+        row = {"run_id": run.run_id}
+        row.update({c: _label_value(run.labels.get(c)) for c in label_columns})
+        row.update(seed=run.scenario.run.seed, status="ok" if res["ok"] else "failed",
+                   error=res["error"], run_dir=str(run.run_dir))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def finish_runs(runs: Sequence[RunSpec], results: Sequence[dict[str, Any]],
+                label_columns: Sequence[str], out_dir: Path) -> pd.DataFrame:
+    """Write ``results.csv`` and ``runs.csv`` into ``out_dir``; raise :class:`SweepError` on failures."""
+    table = results_table(runs, results, label_columns)
+    write_table(table, out_dir / "results.csv")
+    index = _runs_index(runs, results, label_columns)
+    with atomic_path(out_dir / "runs.csv") as tmp:
+        index.to_csv(tmp, index=False)
+    failed = index[index["status"] != "ok"]
+    log = out_dir / "failures.log"
+    if len(failed):
+        with atomic_path(log) as tmp:
+            tmp.write_text("\n\n".join(f"== {res['run_id']} ({run.run_dir})\n{res['traceback']}"
+                                       for run, res in zip(runs, results) if not res["ok"]))
+        first = failed.iloc[0]
+        raise SweepError(f"{len(failed)} of {len(runs)} runs failed (first: {first['run_id']}: "
+                         f"{first['error']}); tracebacks in {log}; rerun the same command to "
+                         "resume (finished stages come from the cache)", table, failed)
+    if log.exists():
+        log.unlink()
+    return table
+
+
+def run_sweep(spec_path: str | Path, out_dir: str | Path, *, scheduler: str | None = None,
+              stages: Sequence[Any] | None = None, progress: bool = True) -> pd.DataFrame:
+    """Run every variant of a sweep file and collect one tidy metric table.
+
+    Parameters
+    ----------
+    spec_path : str or Path
+        Sweep TOML file (see the module docstring).
+    out_dir : str or Path
+        Output folder: ``runs/<run_id>/`` per run, ``results.csv`` (and
+        ``results.parquet`` with pyarrow), ``runs.csv`` (run id, axis values,
+        seed, status, run directory), ``sweep.toml`` (a copy of the spec).
+    scheduler : str, optional
+        See :func:`execute_runs`; ``None`` is the local processes scheduler.
+    stages : sequence of Stage, optional
+        Pipeline stages (default :data:`synthvec.pipeline.STAGES`).
+    progress : bool
+        Dask progress bar on stderr.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run and metric: ``run_id``, one column per axis (dotted
+        key; list values as JSON text), ``seed``, ``stage``, ``metric``,
+        ``value`` (float), ``unit``.
+
+    Raises
+    ------
+    InputError, ConfigError
+        Bad sweep file (naming the file and key) or scheduler address.
+    SweepError
+        Some runs failed; ``results.csv`` then holds the finished runs and a
+        rerun resumes.
+    """
+    spec = load_sweep(spec_path)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "sweep.toml") as tmp:
+        tmp.write_bytes(spec.path.read_bytes())
+    runs = spec.runs(out_dir)
+    results = execute_runs(runs, stages=stages, scheduler=scheduler, progress=progress)
+    return finish_runs(runs, results, list(spec.axes), out_dir)
+
+
+def replace_seed(scn: Scenario, seed: int) -> Scenario:
+    """``scn`` with ``run.seed = seed``."""
+    return dataclasses.replace(scn, run=dataclasses.replace(scn.run, seed=seed))

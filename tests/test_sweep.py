@@ -1,0 +1,220 @@
+"""Sweeps: grid x seeds as Dask tasks, one tidy table, resume after a kill or a failure."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthvec.errors import ConfigError, InputError
+from synthvec.pipeline.runner import Stage
+from synthvec.sweep import SweepError, load_sweep, run_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "scenarios" / "smoke.toml"
+TIMING = ("_wall_s", "_peak_rss_mb")
+
+
+def _log(name: str, ctx) -> None:
+    """Record a stage call (a file, so worker processes can report too)."""
+    with open(os.environ["SWEEP_TEST_DIR"] + "/calls.log", "a") as fh:
+        ph = ctx.scenario.phantom
+        fh.write(f"{name} {ph.sphere_diameter_nm:g} {ctx.scenario.ptycho.iterations} "
+                 f"{ctx.scenario.run.seed}\n")
+    with open(os.environ["SWEEP_TEST_DIR"] + "/pids.log", "a") as fh:
+        fh.write(f"{os.getpid()} {os.environ.get('SYNTHVEC_THREADS')}\n")
+
+
+def _make(ctx):
+    _log("make", ctx)
+    x = ctx.rng.standard_normal(4) * ctx.scenario.phantom.sphere_diameter_nm
+    np.save(ctx.out / "x.npy", x)
+    return [("make_sum", float(x.sum()), "nm")]
+
+
+def _use(ctx):
+    _log("use", ctx)
+    scn = ctx.scenario
+    trigger = Path(os.environ["SWEEP_TEST_DIR"]) / "trigger"
+    if (scn.phantom.sphere_diameter_nm == 70 and scn.ptycho.iterations == 7
+            and trigger.exists()):
+        kind = trigger.read_text()
+        trigger.unlink()  # only the first time
+        raise (KeyboardInterrupt() if kind == "kill" else RuntimeError("flux drop in dummy stage"))
+    x = np.load(ctx.inputs["make"] / "x.npy")
+    return [("use_value", float(x.sum() * scn.ptycho.iterations), "nm"),
+            ("use_iterations", float(scn.ptycho.iterations), "1")]
+
+
+STAGES = [
+    Stage("make", _make, sections=("phantom",), modules=("synthvec.config",), random=True),
+    Stage("use", _use, sections=("ptycho",), modules=("synthvec.config",), upstream=("make",)),
+]
+
+
+def _spec(tmp_path: Path, axes: str, seeds: str = "[0]", base: Path = SMOKE) -> Path:
+    p = tmp_path / "sweep.toml"
+    p.write_text(f'[sweep]\nbase = "{base}"\nseeds = {seeds}\n\n[axes]\n{axes}\n')
+    return p
+
+
+GRID = '"phantom.sphere_diameter_nm" = [60.0, 70.0]\n"ptycho.iterations" = [5, 7]\n'
+
+
+@pytest.fixture
+def calls(tmp_path, monkeypatch):
+    d = tmp_path / "log"
+    d.mkdir()
+    monkeypatch.setenv("SWEEP_TEST_DIR", str(d))
+
+    def read() -> list[str]:
+        f = d / "calls.log"
+        return f.read_text().splitlines() if f.exists() else []
+    read.dir = d
+    return read
+
+
+def _stable(table: pd.DataFrame) -> pd.DataFrame:
+    """The table without the timing values (which differ between executions)."""
+    t = table.copy()
+    timing = t["metric"].str.endswith(TIMING)
+    t.loc[timing, "value"] = np.nan
+    return t.reset_index(drop=True)
+
+
+def test_table_is_tidy_and_values_follow_the_axes(tmp_path, calls):
+    table = run_sweep(_spec(tmp_path, GRID), tmp_path / "out", scheduler="sync", stages=STAGES,
+                      progress=False)
+    assert list(table.columns) == ["run_id", "phantom.sphere_diameter_nm", "ptycho.iterations",
+                                   "seed", "stage", "metric", "value", "unit"]
+    assert table["run_id"].nunique() == 4
+    # every run: 2 stages x (wall, peak) + make_sum + use_value + use_iterations; no *_cached rows
+    assert (table.groupby("run_id").size() == 7).all()
+    assert not table["metric"].str.endswith("_cached").any()
+    # the axis values reached the stages: use_iterations echoes ptycho.iterations
+    it = table[table["metric"] == "use_iterations"]
+    assert (it["value"] == it["ptycho.iterations"]).all()
+    # make_sum scales with the diameter (same seed -> same normal draws): 70/60 ratio
+    ms = table[table["metric"] == "make_sum"].groupby("phantom.sphere_diameter_nm")["value"].first()
+    assert ms[70.0] / ms[60.0] == pytest.approx(70 / 60)
+    # one run directory per variant, named by its hash; the CSV round-trips
+    runs = sorted(p.name for p in (tmp_path / "out/runs").iterdir())
+    assert runs == sorted(table["run_id"].unique())
+    csv = pd.read_csv(tmp_path / "out/results.csv")
+    pd.testing.assert_frame_equal(csv, table, check_dtype=False)
+    # each run directory holds its own variant
+    from synthvec.scenario import load_scenario
+    for rid, grp in table.groupby("run_id"):
+        scn = load_scenario(tmp_path / "out/runs" / rid / "scenario.toml")
+        assert scn.phantom.sphere_diameter_nm == grp["phantom.sphere_diameter_nm"].iloc[0]
+        assert scn.ptycho.iterations == grp["ptycho.iterations"].iloc[0]
+
+
+def test_seeds_change_random_stages_only(tmp_path, calls):
+    spec = _spec(tmp_path, '"ptycho.iterations" = [5]', seeds="[0, 1]")
+    table = run_sweep(spec, tmp_path / "out", scheduler="sync", stages=STAGES, progress=False)
+    ms = table[table["metric"] == "make_sum"].set_index("seed")["value"]
+    assert ms[0] != ms[1]
+    assert table["run_id"].nunique() == 2
+
+
+@pytest.mark.parametrize("kind", ["kill", "error"])
+def test_interrupted_sweep_resumes_to_the_same_table(tmp_path, calls, kind):
+    spec = _spec(tmp_path, GRID)
+    reference = run_sweep(spec, tmp_path / "ref", scheduler="sync", stages=STAGES, progress=False)
+    n_ref = len(calls())
+
+    (calls.dir / "calls.log").unlink()
+    (calls.dir / "trigger").write_text(kind)
+    out = tmp_path / "out"
+    expected = KeyboardInterrupt if kind == "kill" else SweepError
+    with pytest.raises(expected) as exc:
+        run_sweep(spec, out, scheduler="sync", stages=STAGES, progress=False)
+    first = calls()
+    if kind == "error":
+        # the failing run is named; the other three runs finished and are in the table
+        assert "flux drop" in str(exc.value) and exc.value.table["run_id"].nunique() == 3
+        assert (out / "failures.log").exists()
+    else:
+        assert not (out / "results.csv").exists()  # a killed sweep writes no table
+    assert "use 70 7 0" in first
+
+    resumed = run_sweep(spec, out, scheduler="sync", stages=STAGES, progress=False)
+    second = calls()[len(first):]
+    # nothing that finished is computed again: only the interrupted stage and the runs the
+    # kill stopped from starting
+    finished = [c for c in first if c != "use 70 7 0"]
+    assert "use 70 7 0" in second and not set(second) & set(finished)
+    assert len(first) + len(second) == n_ref + 1
+    if kind == "error":
+        assert second == ["use 70 7 0"]
+    pd.testing.assert_frame_equal(_stable(resumed), _stable(reference))
+    assert not (out / "failures.log").exists()
+    assert (pd.read_csv(out / "runs.csv")["status"] == "ok").all()
+
+
+def test_threads_and_processes_schedulers_agree(tmp_path, calls, monkeypatch):
+    spec = _spec(tmp_path, '"ptycho.iterations" = [5, 7]')
+    monkeypatch.setenv("SYNTHVEC_THREADS", "2")
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    a = run_sweep(spec, tmp_path / "a", scheduler="sync", stages=STAGES, progress=False)
+    b = run_sweep(spec, tmp_path / "b", scheduler="threads", stages=STAGES, progress=False)
+    (calls.dir / "pids.log").unlink()
+    c = run_sweep(spec, tmp_path / "c", stages=STAGES, progress=True)  # default: processes
+    pids = [line.split() for line in (calls.dir / "pids.log").read_text().splitlines()]
+    # the runs ran in worker processes, each limited to its share of the 2 threads
+    assert all(int(pid) != os.getpid() and threads == "1" for pid, threads in pids)
+    assert os.environ["SYNTHVEC_THREADS"] == "2"  # the threaded sweep restored it
+    for t in (b, c):
+        pd.testing.assert_frame_equal(_stable(t), _stable(a))
+    assert len(calls()) == 3 * 4
+
+
+@pytest.mark.parametrize("axes, fragment", [
+    ('"simulate.dose_typo" = [1]', "simulate.dose_typo: unknown key"),
+    ('"phantom.voxel_nm" = [-1.0]', "phantom.voxel_nm: must be > 0"),
+    ('"phantom.voxel_nm" = []', "must be a non-empty list"),
+    ('"nosuch.key" = [1]', "nosuch: unknown section"),
+    ('"phantom" = [1]', "must be a dotted key"),
+    ('"run.seed" = [1, 2]', "seeds are set by [sweep] seeds"),
+    ('"ptycho.iterations" = [5, 5]', "same scenario"),
+])
+def test_bad_axes_name_the_file_and_key(tmp_path, axes, fragment):
+    spec = _spec(tmp_path, axes)
+    with pytest.raises(ConfigError) as exc:
+        load_sweep(spec)
+    assert fragment in str(exc.value) and str(spec) in str(exc.value)
+
+
+def test_bad_sweep_files(tmp_path):
+    with pytest.raises(InputError, match="no such sweep file"):
+        load_sweep(tmp_path / "none.toml")
+    with pytest.raises(InputError, match="no such base scenario file"):
+        load_sweep(_spec(tmp_path, GRID, base=tmp_path / "missing.toml"))
+    bad = tmp_path / "bad_base.toml"
+    bad.write_text("[phantom]\nvoxel_nm = 0.0\n")
+    with pytest.raises(ConfigError, match="bad_base.toml: phantom.voxel_nm"):
+        load_sweep(_spec(tmp_path, GRID, base=bad))
+    with pytest.raises(ConfigError, match="sweep.seeds"):
+        load_sweep(_spec(tmp_path, GRID, seeds="[-1]"))
+
+
+def test_relative_base_and_nested_axis_tables(tmp_path):
+    (tmp_path / "scn").mkdir()
+    (tmp_path / "scn/base.toml").write_text('[run]\nname = "b"\n')
+    p = tmp_path / "s.toml"
+    p.write_text('[sweep]\nbase = "scn/base.toml"\n[axes.ptycho]\niterations = [3, 4]\n')
+    spec = load_sweep(p)
+    assert list(spec.axes) == ["ptycho.iterations"] and spec.seeds == (0,)
+    assert [r.scenario.ptycho.iterations for r in spec.runs(tmp_path)] == [3, 4]
+
+
+def test_scheduler_address_without_distributed(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    with pytest.raises(InputError, match="tcp://127.0.0.1:1.*distributed is not installed"):
+        run_sweep(_spec(tmp_path, GRID), tmp_path / "o", scheduler="tcp://127.0.0.1:1",
+                  stages=STAGES, progress=False)
