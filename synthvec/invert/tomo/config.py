@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ...config import Section, param
+from ...errors import ConfigError
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -13,7 +14,45 @@ class TomoConfig(Section):
     """Scalar tomography of the helicity sums (RESIRE, Pham et al., arXiv:2004.10445)."""
 
     method: Literal["resire"] = param("resire", doc="Scalar method, by name in the method table.")
-    iterations: int = param(50, doc="Iterations.", gt=0)
+    iterations: int = param(100, doc="RESIRE iterations (Methods, scalar tomography).", gt=0)
+    step: float = param(1.0, doc="Normalised step t: the update is O <- O - t/(N n) sum_i "
+                        "P_i^T (P_i O - b_i), N projections, n voxels along the beam (RESIRE). "
+                        "Converges for t < 2 without acceleration, t <= 1 with Nesterov.",
+                        gt=0.0, lt=2.0)
+    acceleration: Literal["nesterov", "none"] = param(
+        "nesterov", doc="'none' is the paper's plain gradient step; 'nesterov' adds Nesterov "
+        "momentum (FISTA-style), same fixed point, about 2x fewer iterations.")
+    positivity: bool = param(True, doc="Clip the density at zero after every step (RESIRE).")
+    projector: Literal["real", "fourier"] = param(
+        "real", doc="'real': separable real-space projector with exact adjoint (fast); "
+        "'fourier': the paper's pair, Fourier-slice forward and linear-interpolation back "
+        "projection.")
+    interp_order: int = param(3, doc="In-plane rotation interpolation of the real-space "
+                              "projector: 1 bilinear, 3 Keys cubic.", ge=1, le=3)
+    oversampling: float = param(2.0, doc="Zero-padding factor of the Fourier-slice forward "
+                                "projection (paper: oversampled 3D FFT).", ge=1.0, le=4.0)
+    align: bool = param(True, doc="Pre-align before RESIRE: cross-correlation, centre of mass, "
+                        "common lines within and across series (Methods).")
+    center_of_mass: bool = param(True, doc="Use centre-of-mass alignment (needs an object "
+                                 "inside the field of view).")
+    refine_every: int = param(10, doc="Spatial (shift) refinement by projection matching every "
+                              "this many iterations; 0 disables.", ge=0)
+    refine_angles: bool = param(False, doc="Angular refinement of phi and theta per projection "
+                                "at each refinement step.")
+    refine_until: float = param(0.8, doc="Fraction of the iterations after which refinement "
+                                "stops (the last iterations polish at fixed alignment).",
+                                gt=0.0, le=1.0)
+    max_shift_px: float = param(8.0, doc="Largest shift correction per refinement, pixels.",
+                                gt=0.0)
+    angle_delta_deg: float = param(0.5, doc="Probe step of the angular refinement, degrees.",
+                                   gt=0.0, le=5.0)
+    precision: Literal["float32", "float64"] = param("float32", doc="Arithmetic precision.")
+
+    def check(self) -> None:
+        if self.interp_order not in (1, 3):
+            raise ConfigError("interp_order", f"must be 1 or 3 (got {self.interp_order})")
+        if self.acceleration == "nesterov" and self.step > 1.0:
+            raise ConfigError("step", f"must be <= 1 with Nesterov acceleration (got {self.step:g})")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,4 +60,23 @@ class VectorConfig(Section):
     """Vector tomography of the helicity differences (eq. 3-6, gradient descent)."""
 
     method: Literal["gd"] = param("gd", doc="Vector method, by name in the method table.")
-    iterations: int = param(50, doc="Iterations.", gt=0)
+    iterations: int = param(100, doc="Gradient-descent iterations (eq. 6).", gt=0)
+    step: float = param(1.0, doc="Normalised step t of eq. 6: t/(N n) with N projections and n "
+                        "voxels along the beam.", gt=0.0, lt=2.0)
+    acceleration: Literal["nesterov", "none"] = param(
+        "nesterov", doc="'none' is eq. 6 as written; 'nesterov' adds momentum.")
+    regularization: float = param(0.0, doc="Weight of an optional smoothness (Tikhonov "
+                                  "gradient) term; 0 = off, as in the paper.", ge=0.0)
+    projector: Literal["real", "fourier"] = param("real", doc="As TomoConfig.projector.")
+    interp_order: int = param(3, doc="As TomoConfig.interp_order.", ge=1, le=3)
+    oversampling: float = param(2.0, doc="As TomoConfig.oversampling.", ge=1.0, le=4.0)
+    support_fraction: float = param(
+        0.2, doc="When no support is given but a scalar density is: magnetic support = "
+        "density > this fraction of its 99.5th percentile; 0 = whole volume.", ge=0.0, lt=1.0)
+    precision: Literal["float32", "float64"] = param("float32", doc="Arithmetic precision.")
+
+    def check(self) -> None:
+        if self.interp_order not in (1, 3):
+            raise ConfigError("interp_order", f"must be 1 or 3 (got {self.interp_order})")
+        if self.acceleration == "nesterov" and self.step > 1.0:
+            raise ConfigError("step", f"must be <= 1 with Nesterov acceleration (got {self.step:g})")
