@@ -29,14 +29,15 @@ Conventions
 * Integers: for nonzero vectors and no degenerate triangle, every cube's
   charge is an integer up to round-off (~1e-13); values within
   ``snap_tol`` of a multiple of 1/2 are snapped onto it, so the result holds
-  exact integers (and exact half-integers, see next point).
+  exact integers (half-integers stay exact too, see next point).
 * Antiparallel neighbours: if two corners of one face triangle are exactly
-  (within ``degenerate_tol``) antiparallel, the triangle's solid angle is
-  undefined (±2π). It is set to 0; the two cubes sharing that face then
-  carry charges off by ±1/2 (half-integers) of opposite sign, and every
-  closed surface that contains the face in its interior (such as the
-  2 × 2 × 2-cube surface used by the defect finder) is unaffected.
-  :func:`degenerate_faces` reports how many faces were set so.
+  (within ``degenerate_tol``) antiparallel, the geodesic between them, and
+  so the triangle's solid angle, is undefined (any value in (-2π, 2π)). It is
+  set to 0; the two cubes sharing that face then carry fractional charges
+  of opposite sign (half-integers in symmetric cases), and every closed
+  surface that contains the face in its interior (such as the box surface
+  used by the defect finder) is unaffected. :func:`degenerate_faces`
+  reports how many faces were set so.
 * Zero vectors: nodes where |m| <= ``zero_tol`` (outside the magnetic
   material) or any component is not finite have no direction. Every face
   touching such a node has NaN flux, so every cube touching it has charge
@@ -47,7 +48,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lattice_charge", "face_fluxes", "normalise", "degenerate_faces"]
+__all__ = ["lattice_charge", "face_fluxes", "normalise", "degenerate_faces", "hedgehog_density",
+           "emergent_field"]
 
 FOUR_PI = 4.0 * np.pi
 
@@ -168,8 +170,8 @@ def lattice_charge(m: np.ndarray, *, zero_tol: float = 1e-6, degenerate_tol: flo
     -------
     (Z-1, Y-1, X-1) float64
         Charge of cube (k, j, i) (centre at node (k, j, i) + 1/2): an integer
-        (a half-integer next to an antiparallel face), NaN where a corner has
-        no direction. A hedgehog m = r/|r| gives +1.
+        (fractional next to an exactly antiparallel face), NaN where a corner
+        has no direction. A hedgehog m = r/|r| gives +1.
 
     Examples
     --------
@@ -197,3 +199,46 @@ def degenerate_faces(m: np.ndarray, *, zero_tol: float = 1e-6, degenerate_tol: f
     """Number of lattice faces with an antiparallel corner pair (solid angle set to 0)."""
     unit, _ = normalise(m, zero_tol=zero_tol)
     return face_fluxes(unit, degenerate_tol=degenerate_tol)[3]
+
+
+def hedgehog_density(m: np.ndarray, *, voxel_nm: float = 1.0, zero_tol: float = 1e-6) -> np.ndarray:
+    """Hedgehog density rho (eq. 1 of Rana et al. 2023) on the lattice, per nm^3.
+
+    rho = (1/8pi) eps^ijk d_i n . (d_j n x d_k n) = div B_e is a sum of delta
+    functions for a unit field; its lattice form is the cube charge divided by
+    the cube volume, so that the sum of rho * voxel^3 over any box of cubes
+    equals the emergent flux through the box surface (eq. 1, exactly).
+
+    Parameters
+    ----------
+    m : (3, Z, Y, X) float
+    voxel_nm : float
+        Voxel edge length.
+
+    Returns
+    -------
+    (Z-1, Y-1, X-1) float64
+        Density at cube centres, nm^-3 (NaN where not evaluable).
+    """
+    return lattice_charge(m, zero_tol=zero_tol) / float(voxel_nm) ** 3
+
+
+def emergent_field(m: np.ndarray, *, voxel_nm: float = 1.0, zero_tol: float = 1e-6) -> np.ndarray:
+    """Emergent magnetic field B_e (eq. 1), in flux quanta per nm^2, at cube centres.
+
+    B_i = (1/8pi) eps^ijk n . (d_j n x d_k n): the component along axis i is
+    the solid angle swept by n over a lattice face normal to i, divided by
+    4pi and by the face area; each cube gets the mean of its two faces.
+
+    Returns
+    -------
+    (3, Z-1, Y-1, X-1) float64
+        Components (x, y, z) of B_e (NaN where not evaluable).
+    """
+    unit, _ = normalise(m, zero_tol=zero_tol)
+    fx, fy, fz, _ = face_fluxes(unit)
+    area = FOUR_PI * float(voxel_nm) ** 2
+    bx = 0.5 * (fx[:, :, 1:] + fx[:, :, :-1]) / area
+    by = 0.5 * (fy[:, 1:, :] + fy[:, :-1, :]) / area
+    bz = 0.5 * (fz[1:] + fz[:-1]) / area
+    return np.stack([bx, by, bz])
