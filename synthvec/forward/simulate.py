@@ -1,0 +1,280 @@
+"""End-to-end simulation of the vector-ptychography experiment: one CXI file per scan.
+
+Per (series, tilt) one Dask task integrates the fine truth volume along the
+true beam (:mod:`.project`); per helicity one task builds the transmission,
+scans the true probe over it and writes the CXI file. Tasks run on Dask's
+local threaded scheduler with :func:`synthvec.threads.n_threads` workers; every
+FFT inside a task uses ``workers=1``.
+
+What the experimenter knows (nominal, in the CXI fields): energy, detector,
+nominal angles, recorded positions, the nominal probe (zone plate at the
+nominal defocus, nominal flux). What only the truth group holds: the true
+angles (angle errors), the sample shift, the position errors, the true probe
+(defocus error, astigmatism, partial coherence, flux error), depth offsets of
+the tilted sample, and the corrupt frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask
+import numpy as np
+import pandas as pd
+import scipy.fft as sfft
+import xarray as xr
+
+from ..errors import InputError
+from ..geometry import GeometryConfig, beam_direction, rotation
+from ..threads import n_threads
+from .config import SimulateConfig
+from .cxi import ScanRecord, write_cxi
+from .detector import coarse_probe, far_field_intensity, record_frames
+from .optics import transmission, wavelength_nm
+from .probe import probe_modes, zone_plate_probe
+from .project import footprint_bounds_nm, material_channels, ray_integrals
+from .propagate import transfer_function
+from .scan import draw_corrupt_frames, mid_plane_depth_nm, raster_positions
+
+__all__ = ["simulate_experiment", "project_tilt", "TiltProjection", "BeamModel", "beam_model",
+           "simulate_scan", "check_truth"]
+
+
+@dataclass
+class TiltProjection:
+    """Ray integrals of one (series, tilt) on the fine detector grid (pitch ``pixel_nm``).
+
+    Element (i, j) of ``integrals`` is at ``v = (v0 + i) pixel_nm``, ``u = (u0 + j) pixel_nm``.
+    """
+
+    integrals: np.ndarray      # (V, U, 3) float32: path Ni, path silica, integral k.m (nm)
+    u0: int
+    v0: int
+    pixel_nm: float
+    rotation: np.ndarray       # true sample-to-lab rotation
+
+
+@dataclass
+class BeamModel:
+    """Nominal and true probes on the fine grid (rotation-centre plane)."""
+
+    nominal_fine: np.ndarray   # (N_f, N_f), sum |P|^2 = 1
+    true_fine: np.ndarray      # (M, N_f, N_f), each sum |P|^2 = 1
+    weights: np.ndarray        # (M,)
+    true_defocus_nm: float
+
+
+def check_truth(truth: xr.Dataset) -> float:
+    """Validate the truth volume against the shared contract; return its voxel (nm)."""
+    for name in ("material", "m"):
+        if name not in truth:
+            raise InputError(f"truth: variable '{name}' is missing (shared contract)")
+    if tuple(truth["m"].dims) != ("comp", "z", "y", "x"):
+        raise InputError(f"truth: m must have dims (comp, z, y, x) (got {truth['m'].dims})")
+    voxel = float(truth.attrs.get("voxel_nm", 0.0))
+    if voxel <= 0:
+        raise InputError("truth: attrs voxel_nm must be > 0")
+    return voxel
+
+
+def project_tilt(truth: xr.Dataset, *, phi_deg: float, theta_deg: float,
+                 pixel_nm: float) -> TiltProjection:
+    """Integrate the truth along the beam of (phi, theta) on the fine detector grid."""
+    voxel = check_truth(truth)
+    rot = rotation(phi_deg, theta_deg)
+    k = beam_direction(phi_deg, theta_deg)
+    ch = material_channels(truth, k)
+    shape = truth["material"].shape
+    u_lo, u_hi, v_lo, v_hi = footprint_bounds_nm(shape, voxel, rot)
+    u0, u1 = int(np.floor(u_lo / pixel_nm)) - 1, int(np.ceil(u_hi / pixel_nm)) + 1
+    v0, v1 = int(np.floor(v_lo / pixel_nm)) - 1, int(np.ceil(v_hi / pixel_nm)) + 1
+    u = np.arange(u0, u1 + 1) * pixel_nm
+    v = np.arange(v0, v1 + 1) * pixel_nm
+    integ = ray_integrals(ch, voxel_nm=voxel, rotation=rot, u_nm=u, v_nm=v)
+    return TiltProjection(integrals=integ.astype(np.float32), u0=u0, v0=v0, pixel_nm=pixel_nm,
+                          rotation=rot)
+
+
+def beam_model(cfg: SimulateConfig, *, fine_pixel_nm: float, rng: np.random.Generator
+               ) -> BeamModel:
+    """Nominal probe and true probe modes at the rotation-centre plane (fine grid)."""
+    lam = wavelength_nm(cfg.energy_ev)
+    pc = cfg.probe
+    n_f = cfg.detector.n_pixels * cfg.oversample
+    common = {"wavelength_nm": lam, "outer_zone_nm": pc.outer_zone_nm,
+              "central_stop_fraction": pc.central_stop_fraction}
+    nominal = zone_plate_probe(n_f, fine_pixel_nm, defocus_nm=pc.defocus_um * 1e3, **common)
+    true_defocus = pc.defocus_um * 1e3 + pc.defocus_error_nm
+    modes, weights = probe_modes(n_f, fine_pixel_nm, n_modes=pc.n_modes,
+                                 source_sigma_nm=pc.source_sigma_nm, rng=rng,
+                                 defocus_nm=true_defocus, astigmatism_rad=pc.astigmatism_rad,
+                                 **common)
+    return BeamModel(nominal_fine=nominal, true_fine=modes, weights=weights,
+                     true_defocus_nm=true_defocus)
+
+
+def _transmission_grid(proj: TiltProjection, j_lo: np.ndarray, j_hi: np.ndarray, *,
+                       cfg: SimulateConfig, helicity: int) -> np.ndarray:
+    """Complex transmission on fine-grid rows j_lo[0]..j_hi[0], cols j_lo[1]..j_hi[1] (excl.)."""
+    t = np.ones((j_hi[0] - j_lo[0], j_hi[1] - j_lo[1]), np.complex64)
+    nv, nu, _ = proj.integrals.shape
+    r0, c0 = proj.v0 - j_lo[0], proj.u0 - j_lo[1]
+    rs, cs = slice(max(r0, 0), min(r0 + nv, t.shape[0])), slice(max(c0, 0), min(c0 + nu, t.shape[1]))
+    sub = proj.integrals[rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0]
+    t[rs, cs] = transmission(sub[..., 0], sub[..., 1], sub[..., 2], optics=cfg.optics,
+                             energy_ev=cfg.energy_ev, helicity=helicity)
+    return t
+
+
+def simulate_scan(proj: TiltProjection, beam: BeamModel, cfg: SimulateConfig, *,
+                  helicity: int, shift_vu_nm: np.ndarray, seed: np.random.SeedSequence,
+                  object_pixel_nm: float) -> dict:
+    """Simulate one scan's frames; return the CXI content (nominal + truth) as a dict."""
+    sc, dc = cfg.scan, cfg.detector
+    os_, n = cfg.oversample, dc.n_pixels
+    n_f, pf = n * os_, proj.pixel_nm
+    s_pos, s_corrupt, s_frames = seed.spawn(3)
+    rng_pos = np.random.default_rng(s_pos)
+    support = proj.integrals[..., 0] + proj.integrals[..., 1] > 0
+    raster = raster_positions(support, pixel_nm=pf, origin_index=(proj.v0, proj.u0),
+                              step_nm=sc.step_nm, margin_nm=sc.margin_nm)
+    nominal = raster + rng_pos.normal(0.0, sc.jitter_nm, raster.shape)
+    true = nominal + rng_pos.normal(0.0, sc.position_error_nm, raster.shape) - shift_vu_nm
+    j = np.rint(true / pf).astype(np.int64)
+    true = j * pf                               # the simulated positions, exactly
+    n_frames = len(j)
+    depth = mid_plane_depth_nm(true, proj.rotation)
+    j_lo = j.min(axis=0) - n_f // 2
+    j_hi = j.max(axis=0) + n_f // 2
+    tgrid = _transmission_grid(proj, j_lo, j_hi, cfg=cfg, helicity=helicity)
+    lam = wavelength_nm(cfg.energy_ev)
+    photons_true = dc.photons_per_frame * (1.0 + dc.flux_error)
+    clean = np.empty((n_frames, n, n))
+    bins = np.rint(depth / cfg.probe.defocus_bin_nm).astype(np.int64)
+    spec_modes = sfft.fft2(sfft.ifftshift(beam.true_fine, axes=(-2, -1)), workers=1)
+    for b in np.unique(bins):
+        h = transfer_function((n_f, n_f), pixel_nm=pf, wavelength_nm=lam,
+                              distance_nm=b * cfg.probe.defocus_bin_nm)
+        modes = sfft.fftshift(sfft.ifft2(spec_modes * h, workers=1), axes=(-2, -1))
+        modes = modes.astype(np.complex64)
+        sel = np.flatnonzero(bins == b)
+        r0 = j[sel, 0] - n_f // 2 - j_lo[0]
+        c0 = j[sel, 1] - n_f // 2 - j_lo[1]
+        win = np.stack([tgrid[r:r + n_f, c:c + n_f] for r, c in zip(r0, c0)])
+        inten = far_field_intensity(win[:, None] * modes[None], n, workers=1)
+        clean[sel] = photons_true * np.tensordot(inten, beam.weights, axes=([1], [0]))
+    index, kind, flux, rows = draw_corrupt_frames(n_frames, n, rate=dc.corrupt_rate,
+                                                  rng=np.random.default_rng(s_corrupt))
+    rngs = [np.random.default_rng(s) for s in s_frames.spawn(n_frames)]
+    data = record_frames(clean, rngs=rngs, background=dc.background_counts,
+                         readout_noise=dc.readout_noise_counts, saturation=dc.saturation_counts,
+                         flux_factor=flux, readout_fault=rows,
+                         readout_fault_counts=dc.readout_fault_counts)
+    true_probe = coarse_probe(beam.true_fine, n) * np.sqrt(photons_true * beam.weights)[:, None, None]
+    truth = {"corrupt_frames": index, "corrupt_kind": kind,
+             "true_translation": _translation_m(true), "true_probe": true_probe.astype(np.complex64),
+             "mode_weights": beam.weights, "true_defocus_nm": np.float64(beam.true_defocus_nm),
+             "sample_shift_nm": np.asarray(shift_vu_nm[::-1], float),
+             "depth_offset_nm": depth, "flux_factor": flux * (1.0 + dc.flux_error),
+             "true_rotation": proj.rotation}
+    return {"data": data, "translation_m": _translation_m(nominal), "truth": truth,
+            "n_frames": n_frames, "n_corrupt": int(index.size)}
+
+
+def _translation_m(pos_vu_nm: np.ndarray) -> np.ndarray:
+    """(v, u) nm -> CXI translation (x = u, y = v, 0) in metres."""
+    out = np.zeros((len(pos_vu_nm), 3))
+    out[:, 0] = pos_vu_nm[:, 1] * 1e-9
+    out[:, 1] = pos_vu_nm[:, 0] * 1e-9
+    return out
+
+
+def _scan_task(proj, beam, cfg, meta, path):
+    res = simulate_scan(proj, beam, cfg, helicity=meta["helicity"], shift_vu_nm=meta["shift"],
+                        seed=meta["seed"], object_pixel_nm=meta["pixel_nm"])
+    n = cfg.detector.n_pixels
+    lam_m = wavelength_nm(cfg.energy_ev) * 1e-9
+    pixel_m = cfg.detector.pixel_um * 1e-6
+    obj_m = meta["pixel_nm"] * 1e-9
+    probe = coarse_probe(beam.nominal_fine, n) * np.sqrt(cfg.detector.photons_per_frame)
+    truth = dict(res["truth"], true_phi_deg=np.float64(meta["true_phi"]),
+                 true_theta_deg=np.float64(meta["true_theta"]))
+    rec = ScanRecord(data=res["data"], translation_m=res["translation_m"], probe=probe,
+                     energy_ev=cfg.energy_ev, distance_m=obj_m * n * pixel_m / lam_m,
+                     pixel_m=pixel_m, helicity=meta["helicity"], phi_deg=meta["phi"],
+                     theta_deg=meta["theta"], series=meta["series"], tilt_index=meta["tilt_index"],
+                     object_pixel_m=obj_m, nominal_photons=cfg.detector.photons_per_frame,
+                     saturation=cfg.detector.saturation_counts, truth=truth)
+    write_cxi(path, rec)
+    return {"series": meta["series"], "tilt_index": meta["tilt_index"], "phi_deg": meta["phi"],
+            "theta_deg": meta["theta"], "helicity": meta["helicity"], "path": str(path),
+            "n_frames": res["n_frames"], "n_corrupt": res["n_corrupt"],
+            "true_phi_deg": meta["true_phi"], "true_theta_deg": meta["true_theta"],
+            "shift_u_nm": float(meta["shift"][1]), "shift_v_nm": float(meta["shift"][0])}
+
+
+def simulate_experiment(truth: xr.Dataset, geometry: GeometryConfig, cfg: SimulateConfig,
+                        out_dir: Path, *, rng: np.random.Generator,
+                        recon_voxel_nm: float) -> pd.DataFrame:
+    """Simulate every scan (series x tilt x helicity) and write one CXI file each.
+
+    Parameters
+    ----------
+    truth : xarray.Dataset
+        Ground truth on the simulation grid (shared contract: ``material``,
+        ``m``, attrs ``voxel_nm``), finer than the reconstruction grid.
+    geometry : GeometryConfig
+        Nominal tilt series.
+    cfg : SimulateConfig
+        Optics, probe, scan, detector and error options.
+    out_dir : Path
+        Folder of the CXI files (created); each is written atomically.
+    rng : numpy.random.Generator
+        Source of every random draw (angle errors, shifts, modes, positions, noise).
+    recon_voxel_nm : float
+        Object pixel ``lambda z / (N p)`` of the data = reconstruction voxel, nm.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per file: series, tilt_index, phi_deg, theta_deg, helicity, path,
+        n_frames, n_corrupt, true_phi_deg, true_theta_deg, shift_u_nm, shift_v_nm.
+    """
+    check_truth(truth)
+    if recon_voxel_nm <= 0:
+        raise InputError(f"recon_voxel_nm must be > 0 (got {recon_voxel_nm})")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fine = recon_voxel_nm / cfg.oversample
+    if cfg.probe.outer_zone_nm <= fine:
+        raise InputError(f"simulate.probe.outer_zone_nm must exceed the simulation pixel "
+                         f"{fine:g} nm (got {cfg.probe.outer_zone_nm:g})")
+    root = np.random.SeedSequence(int(rng.integers(2**63)))
+    s_beam, s_scans = root.spawn(2)
+    beam = beam_model(cfg, fine_pixel_nm=fine, rng=np.random.default_rng(s_beam))
+    err = cfg.errors
+
+    # closures keep the big objects out of Dask's argument traversal and hashing
+    def proj_task(phi_deg, theta_deg):
+        return project_tilt(truth, phi_deg=phi_deg, theta_deg=theta_deg, pixel_nm=fine)
+
+    def scan_task(proj, meta, path):
+        return _scan_task(proj, beam, cfg, meta, path)
+
+    tasks = []
+    scan_seeds = iter(s_scans.spawn(len(geometry.phis_deg) * len(geometry.tilts_deg) * 2))
+    for si, phi in enumerate(geometry.phis_deg):
+        for ti, theta in enumerate(geometry.tilts_deg):
+            dphi, dtheta = rng.normal(0.0, err.angle_error_deg, 2)
+            tphi, ttheta = float(phi + dphi), float(theta + dtheta)
+            proj = dask.delayed(proj_task, pure=False)(tphi, ttheta)
+            for h in (1, -1):
+                meta = {"series": si, "tilt_index": ti, "phi": float(phi), "theta": float(theta),
+                        "helicity": h, "true_phi": tphi, "true_theta": ttheta,
+                        "shift": rng.normal(0.0, err.shift_nm, 2), "seed": next(scan_seeds),
+                        "pixel_nm": float(recon_voxel_nm)}
+                name = f"scan_s{si}_t{ti:02d}_{'p' if h > 0 else 'm'}.cxi"
+                tasks.append(dask.delayed(scan_task, pure=False)(proj, meta, out_dir / name))
+    rows = dask.compute(*tasks, scheduler="threads", num_workers=n_threads())
+    return pd.DataFrame(list(rows))
