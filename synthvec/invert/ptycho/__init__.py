@@ -1,1 +1,127 @@
-"""synthvec.invert.ptycho."""
+"""Ptychographic inversion: the paper's chain for each scan.
+
+Bad-frame removal (:mod:`.badframes`), batched rPIE with probe update
+(:mod:`.rpie`), the probe phase constraint against defocus (:mod:`.probe`),
+then optical density, helicity registration and Laplace background
+(:mod:`.postprocess`). Sees only instrument data: never imports the phantom,
+truth files or scoring.
+
+Public calls
+------------
+``read_cxi(path) -> PtychoData``
+``reconstruct(data, cfg, *, rng=None) -> PtychoResult``
+``reconstruct_shared(datasets, cfg, *, rng=None) -> list[PtychoResult]`` (one probe)
+``run_ptycho(cxi_path, out_path, *, iterations=None, probe_update=True, cfg=PtychoConfig())``
+``projection_set(results, *, phi_deg, theta_deg, helicity, cfg) -> xr.Dataset``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .badframes import detect_bad_frames, detection_scores
+from .config import PtychoConfig
+from .data import PtychoData, PtychoResult, read_cxi, write_result, zone_plate_probe
+from .postprocess import projection_set
+from .probe import pupil_phase_constraint
+from .rpie import object_grid, prepare_scan, rpie
+
+__all__ = ["PtychoConfig", "PtychoData", "PtychoResult", "read_cxi", "reconstruct",
+           "reconstruct_shared", "run_ptycho", "projection_set", "detect_bad_frames",
+           "detection_scores", "zone_plate_probe", "ENGINES"]
+
+
+def _constraint(cfg: PtychoConfig) -> Callable | None:
+    if cfg.defocus_correction == "pupil_phase":
+        return lambda p: pupil_phase_constraint(p, order=cfg.pupil_order,
+                                                support=cfg.pupil_support)
+    return None
+
+
+def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
+                 rng: np.random.Generator) -> list[PtychoResult]:
+    """rPIE on scans sharing one probe (one scan: the ordinary reconstruction)."""
+    window = datasets[0].probe.shape
+    scans, grids, kept, dropped = [], [], [], []
+    for d in datasets:
+        if d.probe.shape != window:
+            raise ValueError("scans sharing a probe need the same frame shape")
+        bad = (detect_bad_frames(d.frames, d.positions_px, q_min=cfg.bad_frame_q_min,
+                                 threshold=cfg.bad_frame_threshold)
+               if cfg.bad_frames == "detect" else np.zeros(0, np.int64))
+        keep = np.setdiff1d(np.arange(len(d.frames)), bad)
+        grid = object_grid(d.positions_px[keep], window, cfg.object_padding_px)
+        obj = np.ones(grid.shape, np.complex64)
+        scans.append(prepare_scan(d.frames[keep], grid, obj))
+        grids.append(grid)
+        kept.append(keep)
+        dropped.append(bad)
+    probe0 = np.mean([d.probe for d in datasets], axis=0) if len(datasets) > 1 else datasets[0].probe
+    probe, err, spi = rpie(scans, probe0, cfg, rng=rng, probe_constraint=_constraint(cfg))
+    out = []
+    for i, d in enumerate(datasets):
+        x_nm, y_nm = grids[i].coords_nm(d.pixel_nm)
+        out.append(PtychoResult(object=scans[i].obj, probe=probe, error=err[:, i],
+                                object_x_nm=x_nm, object_y_nm=y_nm, seconds_per_iteration=spi,
+                                dropped_frames=dropped[i], pixel_nm=d.pixel_nm,
+                                helicity=d.helicity, phi_deg=d.phi_deg, theta_deg=d.theta_deg))
+    return out
+
+
+#: Engines by name (scenario ``ptycho.method``); one signature each.
+ENGINES: dict[str, Callable[..., list[PtychoResult]]] = {"rpie": _rpie_engine}
+
+
+def reconstruct(data: PtychoData, cfg: PtychoConfig = PtychoConfig(), *,
+                rng: np.random.Generator | None = None) -> PtychoResult:
+    """Reconstruct one scan (bad-frame removal, rPIE, optional probe constraint).
+
+    Parameters
+    ----------
+    data : PtychoData
+    cfg : PtychoConfig
+    rng : numpy.random.Generator, optional
+        Drives the random set order; default ``default_rng(0)`` (reproducible).
+
+    Returns
+    -------
+    PtychoResult
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    return ENGINES[cfg.method]([data], cfg, rng=rng)[0]
+
+
+def reconstruct_shared(datasets: Sequence[PtychoData], cfg: PtychoConfig = PtychoConfig(), *,
+                       rng: np.random.Generator | None = None) -> list[PtychoResult]:
+    """Reconstruct scans of the same beam (a helicity pair) with one shared probe.
+
+    The update sets of the scans are interleaved, so the probe sees both
+    scans' updates in every sweep. Returns one result per scan (same probe).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    return ENGINES[cfg.method](list(datasets), cfg, rng=rng)
+
+
+def run_ptycho(cxi_path: str | os.PathLike, out_path: str | os.PathLike, *,
+               iterations: int | None = None, probe_update: bool = True,
+               cfg: PtychoConfig = PtychoConfig()) -> PtychoResult:
+    """``synthvec ptycho``: read a CXI file, reconstruct, write HDF5 (atomically).
+
+    The output holds ``object`` (complex64, rows x cols), ``object_x_nm``,
+    ``object_y_nm``, ``probe``, ``error`` and attrs ``iterations``,
+    ``seconds_per_iteration``.
+    """
+    changes: dict = {"probe_update": bool(probe_update)}
+    if iterations is not None:
+        changes["iterations"] = int(iterations)
+    n_it = changes.get("iterations", cfg.iterations)
+    if cfg.probe_update_start >= n_it:
+        changes["probe_update_start"] = 0
+    cfg = dataclasses.replace(cfg, **changes)
+    res = reconstruct(read_cxi(cxi_path), cfg)
+    write_result(res, out_path, iterations=cfg.iterations)
+    return res
