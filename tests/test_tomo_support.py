@@ -68,3 +68,15 @@ def projection_set(proj: np.ndarray, angles: np.ndarray, pitch_nm: float = 5.0, 
     if xmcd is not None:
         ds["xmcd"] = (("angle", "v", "u"), (xmcd * pitch_nm).astype(np.float32))
     return ds
+
+
+def spread_blobs(rng: np.random.Generator, n: int, count: int = 12):
+    """Small round blobs spread out to 0.4 n from the axis (angles need off-axis detail)."""
+    blobs = []
+    for _ in range(count):
+        c = rng.uniform(-1, 1, 3)
+        c = c / np.linalg.norm(c) * rng.uniform(0.2, 0.4) * n
+        c[2] *= 0.5
+        s = rng.uniform(1.5, 2.5)
+        blobs.append((c, np.eye(3) * s * s, rng.uniform(0.3, 1.0)))
+    return blobs

@@ -184,7 +184,7 @@ def _line_profile(img: np.ndarray, w_uv: np.ndarray, nbin: int) -> np.ndarray:
 
 
 def series_offsets(proj: np.ndarray, phis_deg, thetas_deg, groups: list[np.ndarray],
-                   *, pairs_per_series: int = 6) -> np.ndarray:
+                   *, pairs_per_series: int = 5) -> np.ndarray:
     """Rigid 3D translation of each series relative to the first (common lines across series).
 
     Projections i and j share the line along ``w = k_i x k_j``: the object's
@@ -208,7 +208,7 @@ def series_offsets(proj: np.ndarray, phis_deg, thetas_deg, groups: list[np.ndarr
         for b in range(a + 1, ns):
             ia = groups[a][np.linspace(0, len(groups[a]) - 1, pairs_per_series).astype(int)]
             ib = groups[b][np.linspace(0, len(groups[b]) - 1, pairs_per_series).astype(int)]
-            for i, j in zip(ia, ib):
+            for i, j in ((i, j) for i in ia for j in ib):
                 w = np.cross(k[i], k[j])
                 if np.linalg.norm(w) < 0.2:
                     continue
