@@ -51,7 +51,8 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
         if d.probe.shape != window:
             raise ValueError("scans sharing a probe need the same frame shape")
         bad = (detect_bad_frames(d.frames, d.positions_px, q_min=cfg.bad_frame_q_min,
-                                 threshold=cfg.bad_frame_threshold)
+                                 threshold=cfg.bad_frame_threshold,
+                                 flux_map=cfg.bad_frame_flux_map)
                if cfg.bad_frames == "detect" else np.zeros(0, np.int64))
         keep = np.setdiff1d(np.arange(len(d.frames)), bad)
         grid = object_grid(d.positions_px[keep], window, cfg.object_padding_px)

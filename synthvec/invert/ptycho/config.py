@@ -47,6 +47,8 @@ class PtychoConfig(Section):
                                    "detector Nyquist radius.", gt=0, lt=1)
     bad_frame_threshold: float = param(6.0, doc="Flag a local maximum of the gradient magnitude "
                                        "when it exceeds median + threshold x MAD-sigma.", gt=0)
+    bad_frame_flux_map: bool = param(True, doc="Also score the total-intensity map (flux "
+                                     "drops); the high-angle map alone is the paper's.")
     defocus_correction: Literal["off", "pupil_phase"] = param(
         "off", doc="Probe constraint against defocus at high tilt (paper, fig. S3): "
         "'pupil_phase' unwraps the pupil phase each iteration and projects it on "
