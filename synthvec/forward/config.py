@@ -60,9 +60,9 @@ class ProbeConfig(Section):
                                          ge=0.0, lt=1.0)
     defocus_um: float = param(3.0, doc="Nominal distance of the sample (rotation centre) "
                               "downstream of the focus, um; sets the beam size.", ge=-1e3, le=1e3)
-    defocus_error_nm: float = param(200.0, doc="Truth: true defocus minus nominal defocus, nm "
+    defocus_error_nm: float = param(1000.0, doc="Truth: true defocus minus nominal defocus, nm "
                                     "(unknown to the experimenter).", ge=-1e5, le=1e5)
-    astigmatism_rad: float = param(0.3, doc="Truth: astigmatism of the true beam, pupil-edge "
+    astigmatism_rad: float = param(0.5, doc="Truth: astigmatism of the true beam, pupil-edge "
                                    "phase amplitude in rad (Zernike cos 2 phi).", ge=-10, le=10)
     n_modes: int = param(1, doc="Coherent modes of the true beam (1: fully coherent); modes are "
                          "laterally shifted copies weighted by a Gaussian source image.", ge=1, le=16)

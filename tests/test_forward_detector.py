@@ -1,0 +1,109 @@
+"""Far-field intensities, probe downsampling, Poisson statistics and corrupt frames."""
+
+import numpy as np
+import pytest
+
+from synthvec.forward.detector import coarse_probe, far_field_intensity, record_frames
+from synthvec.forward.scan import draw_corrupt_frames, mid_plane_depth_nm, raster_positions
+from synthvec.geometry import rotation
+
+
+def slow_far_field(psi, n):
+    """Full 2D FFT, shift, crop the centre: the test's own implementation."""
+    nf = psi.shape[-1]
+    full = np.fft.fftshift(np.fft.fft2(psi, norm="ortho"), axes=(-2, -1))
+    c = nf // 2
+    return np.abs(full[..., c - n // 2:c + n // 2, c - n // 2:c + n // 2]) ** 2
+
+
+@pytest.mark.parametrize("nf, n", [(128, 64), (64, 64), (96, 32)])
+def test_pruned_far_field_equals_full_fft_crop(nf, n):
+    rng = np.random.default_rng(0)
+    psi = rng.normal(size=(3, nf, nf)) + 1j * rng.normal(size=(3, nf, nf))
+    np.testing.assert_allclose(far_field_intensity(psi, n), slow_far_field(psi, n), rtol=1e-10)
+
+
+def test_band_limited_wave_keeps_all_photons_and_coarse_probe_matches():
+    rng = np.random.default_rng(1)
+    n, nf = 32, 64
+    spec = np.zeros((nf, nf), complex)
+    k = np.r_[0:10, nf - 10:nf]
+    spec[np.ix_(k, k)] = rng.normal(size=(20, 20)) + 1j * rng.normal(size=(20, 20))
+    fine = np.fft.fftshift(np.fft.ifft2(spec, norm="ortho"))
+    assert far_field_intensity(fine, n).sum() == pytest.approx(np.sum(np.abs(fine) ** 2))
+    small = coarse_probe(fine, n)
+    # the coarse probe reproduces the detector's view, and samples the same field
+    model = np.abs(np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(small), norm="ortho"))) ** 2
+    np.testing.assert_allclose(model, far_field_intensity(np.fft.ifftshift(fine), n), atol=1e-10)
+    np.testing.assert_allclose(small, fine[::2, ::2] * 2, atol=1e-10)
+
+
+def test_frame_totals_follow_poisson_statistics():
+    rng = np.random.default_rng(2)
+    n_frames, n = 400, 16
+    clean = np.full((n_frames, n, n), 2.0)
+    clean[:, 8, 8] = 500.0
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(3).spawn(n_frames)]
+    data = record_frames(clean, rngs=rngs, background=0.0, readout_noise=0.0, saturation=None,
+                         flux_factor=np.ones(n_frames), readout_fault=np.zeros((n_frames, 2), int),
+                         readout_fault_counts=0.0)
+    totals = data.sum(axis=(1, 2))
+    mean = clean[0].sum()
+    se = np.sqrt(mean / n_frames)
+    assert abs(totals.mean() - mean) < 4 * se
+    # variance equals the mean (dispersion index within its sampling error)
+    assert totals.var(ddof=1) / mean == pytest.approx(1.0, abs=4 * np.sqrt(2 / n_frames))
+    assert np.all(data == np.rint(data)) and data.dtype == np.float32
+    del rng
+
+
+def test_saturation_and_readout_fault():
+    clean = np.full((2, 8, 8), 100.0)
+    rngs = [np.random.default_rng(i) for i in range(2)]
+    rows = np.array([[0, 0], [2, 5]])
+    data = record_frames(clean, rngs=rngs, background=0.0, readout_noise=0.0, saturation=150.0,
+                         flux_factor=np.ones(2), readout_fault=rows, readout_fault_counts=1000.0)
+    assert data.max() == 150.0
+    assert np.all(data[1, 2:5] == 150.0) and data[0].max() < 150.0
+
+
+def test_corrupt_frames_leave_other_frames_identical():
+    n_frames, n = 60, 16
+    clean = np.random.default_rng(4).uniform(0, 50, (n_frames, n, n))
+    index, kind, flux, rows = draw_corrupt_frames(n_frames, n, rate=0.2,
+                                                  rng=np.random.default_rng(5))
+    assert 3 <= index.size <= 25 and set(kind) <= {"readout", "flux"}
+    kw = dict(background=0.1, readout_noise=0.5, saturation=None, readout_fault_counts=50.0)
+
+    def run(fl, rw):
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(6).spawn(n_frames)]
+        return record_frames(clean, rngs=rngs, flux_factor=fl, readout_fault=rw, **kw)
+
+    good = run(np.ones(n_frames), np.zeros((n_frames, 2), int))
+    bad = run(flux, rows)
+    differs = np.flatnonzero(np.any(good != bad, axis=(1, 2)))
+    np.testing.assert_array_equal(differs, index)
+
+
+def test_raster_covers_support_and_widens_with_tilt():
+    pix = 2.5
+    small = np.zeros((200, 200), bool)
+    small[60:140, 60:140] = True                        # 200 nm square
+    wide = np.zeros((200, 200), bool)
+    wide[40:160, 60:140] = True                         # taller (tilted) footprint
+    a = raster_positions(small, pixel_nm=pix, origin_index=(-100, -100), step_nm=40, margin_nm=20)
+    b = raster_positions(wide, pixel_nm=pix, origin_index=(-100, -100), step_nm=40, margin_nm=20)
+    assert len(b) > len(a)
+    # every support pixel lies within half a diagonal step of a position
+    vv, uu = (np.argwhere(small) - 100).T * pix
+    d = np.min(np.hypot(vv[:, None] - a[None, :, 0], uu[:, None] - a[None, :, 1]), axis=1)
+    assert d.max() <= 40 / np.sqrt(2) + 1e-9
+    steps = np.diff(np.unique(a[:, 1]))
+    np.testing.assert_allclose(steps, 40.0)
+
+
+def test_mid_plane_depth_is_v_tan_theta():
+    pos = np.array([[100.0, 30.0], [-50.0, 0.0]])
+    np.testing.assert_allclose(mid_plane_depth_nm(pos, rotation(0.0, 62.0)),
+                               pos[:, 0] * np.tan(np.deg2rad(62.0)))
+    np.testing.assert_allclose(mid_plane_depth_nm(pos, rotation(120.0, 0.0)), 0.0, atol=1e-12)
