@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Benchmark P1 for synthvec's rPIE: seconds/iteration as a ratio to the FFT floor, and NRMSE.
+
+    SYNTHVEC_THREADS=2 python bench/bench_rpie.py [--p1 /tmp/p1] [--repeats 3] [--quick]
+
+The floor is one batched forward + inverse 64 x 64 FFT of all 289 frames
+(complex64, ``scipy.fft``, ``workers=n_threads()``), measured in this run
+between the reconstructions (best of many). Each reconstruction is repeated
+and the best time kept (the machine is shared). Rows:
+
+- ``true-probe``: 100 iterations from the true probe, no probe update
+  (P1's anchor setting), NRMSE in P1's "phase" mode;
+- ``true-probe a=0.1``: the same with the peers' alpha 0.1;
+- ``fixed order``: colouring order of the update sets instead of random;
+- ``nominal+probe``: 100 iterations from a nominal probe (the true one
+  defocused by 300 nm, about 1.9 rad at the pupil edge) with probe update,
+  NRMSE in "complex" mode;
+- ``bad frames``: 1 % corrupt frames (readout bands or flux drops),
+  precision/recall of the detection over 10 draws, and NRMSE with / without
+  removal for one draw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.fft as sfft
+
+from synthvec.invert.ptycho import (PtychoConfig, detect_bad_frames, detection_scores, read_cxi,
+                                    reconstruct)
+from synthvec.invert.ptycho.probe import defocus_probe
+from synthvec.threads import n_threads
+
+BENCH = Path("/work/shared/bench")
+
+
+def fft_floor(n_frames: int, shape: tuple[int, int], reps: int = 30) -> float:
+    x = (np.random.default_rng(0).standard_normal((n_frames, *shape))
+         + 1j).astype(np.complex64)
+    best = np.inf
+    w = n_threads()
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        y = sfft.fft2(x, workers=w)
+        sfft.ifft2(y, workers=w)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def corrupt(frames, rng, n_bad):
+    out = frames.copy()
+    n = frames.shape[1]
+    idx = np.sort(rng.choice(len(out), n_bad, replace=False))
+    for i in idx:
+        if rng.random() < 0.5:
+            out[i] = rng.poisson(frames[i] * rng.uniform(0.1, 0.6))
+        else:
+            length = int(rng.integers(n // 8, n // 2 + 1))
+            s = int(rng.integers(0, n - length + 1))
+            out[i, s:s + length] += 50 * (1 + rng.random((length, n)))
+    return out, idx
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--p1", default="/tmp/p1")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="only the true-probe row")
+    a = ap.parse_args()
+    sys.path.insert(0, str(BENCH))
+    import p1  # noqa: E402  (the benchmark's own scorer)
+
+    cxi = Path(a.p1) / "p1.cxi"
+    if not cxi.exists():
+        p1.write(a.p1)
+    data = read_cxi(cxi)
+    truth = np.load(Path(a.p1) / "p1_truth.npz")
+    print(f"threads={n_threads()} frames={data.frames.shape} "
+          f"SYNTHVEC_THREADS={os.environ.get('SYNTHVEC_THREADS')}")
+    floors = []
+    rows = []
+
+    def run(name, d, cfg, mode):
+        best, res = np.inf, None
+        for _ in range(a.repeats):
+            floors.append(fft_floor(*d.frames.shape[:1], d.frames.shape[1:]))
+            res = reconstruct(d, cfg)
+            best = min(best, res.seconds_per_iteration)
+        floors.append(fft_floor(*d.frames.shape[:1], d.frames.shape[1:]))
+        err = p1.nrmse(res.object, truth["object"], mode)
+        rows.append((name, best, err, mode, len(res.dropped_frames)))
+        return res
+
+    base = PtychoConfig(iterations=100, probe_update=False, bad_frames="off")
+    true_d = dataclasses.replace(data, probe=truth["probe"])
+    run("true-probe", true_d, base, "phase")
+    if not a.quick:
+        run("true-probe a=0.1", true_d, dataclasses.replace(base, alpha=0.1), "phase")
+        run("fixed order", true_d, dataclasses.replace(base, set_order="fixed"), "phase")
+        nominal = defocus_probe(truth["probe"], dz_nm=300.0, pixel_nm=data.pixel_nm,
+                                wavelength_nm=data.wavelength_nm)
+        nom_d = dataclasses.replace(data, probe=nominal)
+        upd = dataclasses.replace(base, probe_update=True)
+        run("nominal+probe", nom_d, upd, "complex")
+        run("nominal+probe+pupil", nom_d,
+            dataclasses.replace(upd, defocus_correction="pupil_phase"), "complex")
+        run("nominal, no update", nom_d, base, "complex")
+        prec, rec = [], []
+        for seed in range(10):
+            f, idx = corrupt(data.frames, np.random.default_rng(seed), 3)
+            s = detection_scores(detect_bad_frames(f, data.positions_px), idx)
+            prec.append(s["precision"])
+            rec.append(s["recall"])
+        f, idx = corrupt(data.frames, np.random.default_rng(0), 3)
+        bad_d = dataclasses.replace(nom_d, frames=f)
+        run("1% bad, removal", bad_d, dataclasses.replace(upd, bad_frames="detect"), "complex")
+        run("1% bad, no removal", bad_d, upd, "complex")
+    floor = min(floors)
+    print(f"FFT floor (289 x fwd+inv, best of {30 * len(floors)}): {floor * 1e3:.2f} ms")
+    print(f"{'run':24s} {'s/iter':>9s} {'ratio':>7s} {'NRMSE':>8s} mode     dropped")
+    for name, spi, err, mode, dropped in rows:
+        print(f"{name:24s} {spi:9.4f} {spi / floor:7.2f} {err:8.4f} {mode:8s} {dropped}")
+    if not a.quick:
+        print(f"bad-frame detection, 10 draws at 1 %: precision {np.mean(prec):.3f} "
+              f"recall {np.mean(rec):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
