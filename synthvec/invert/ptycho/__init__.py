@@ -23,12 +23,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ...errors import InputError
 from .badframes import detect_bad_frames, detection_scores
 from .config import PtychoConfig
 from .data import PtychoData, PtychoResult, read_cxi, write_result, zone_plate_probe
 from .postprocess import projection_set
 from .probe import pupil_phase_constraint
-from .rpie import object_grid, prepare_scan, rpie
+from .rpie import fresnel_kernels, object_grid, prepare_scan, rpie
 
 __all__ = ["PtychoConfig", "PtychoData", "PtychoResult", "read_cxi", "reconstruct",
            "reconstruct_shared", "run_ptycho", "projection_set", "detect_bad_frames",
@@ -40,6 +41,19 @@ def _constraint(cfg: PtychoConfig) -> Callable | None:
         return lambda p: pupil_phase_constraint(p, order=cfg.pupil_order,
                                                 support=cfg.pupil_support)
     return None
+
+
+def tilted_plane_depth_nm(data: PtychoData) -> np.ndarray:
+    """Depth of each scan position on the tilted sample plane, ``y tan(theta)`` (nm).
+
+    Tilt theta is about the lab x axis (``geometry``: R = Rx(theta) Rz(phi)); a
+    sample point at lab height y (rows, detector v) then sits ``y tan(theta)``
+    downstream of the rotation centre, where the probe is focused.
+    """
+    if data.theta_deg is None:
+        raise InputError(f"{data.source or 'data'}: defocus_correction='tilted_plane' needs "
+                         "theta_deg (synthvec group of the CXI file)")
+    return data.positions_px[:, 0] * data.pixel_nm * np.tan(np.deg2rad(data.theta_deg))
 
 
 def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
@@ -57,7 +71,11 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
         keep = np.setdiff1d(np.arange(len(d.frames)), bad)
         grid = object_grid(d.positions_px[keep], window, cfg.object_padding_px)
         obj = np.ones(grid.shape, np.complex64)
-        scans.append(prepare_scan(d.frames[keep], grid, obj))
+        kernels = None
+        if cfg.defocus_correction == "tilted_plane":
+            kernels = fresnel_kernels(tilted_plane_depth_nm(d)[keep], window,
+                                      pixel_nm=d.pixel_nm, wavelength_nm=d.wavelength_nm)
+        scans.append(prepare_scan(d.frames[keep], grid, obj, kernels))
         grids.append(grid)
         kept.append(keep)
         dropped.append(bad)

@@ -49,10 +49,11 @@ class PtychoConfig(Section):
                                        "when it exceeds median + threshold x MAD-sigma.", gt=0)
     bad_frame_flux_map: bool = param(True, doc="Also score the total-intensity map (flux "
                                      "drops); the high-angle map alone is the paper's.")
-    defocus_correction: Literal["off", "pupil_phase"] = param(
-        "off", doc="Probe constraint against defocus at high tilt (paper, fig. S3): "
-        "'pupil_phase' unwraps the pupil phase each iteration and projects it on "
-        "low-order polynomials (defocus, astigmatism, coma).")
+    defocus_correction: Literal["off", "pupil_phase", "tilted_plane"] = param(
+        "off", doc="Defocus at high tilt (paper, fig. S3): 'pupil_phase' (the paper's probe "
+        "constraint) unwraps the pupil phase each iteration and projects it on low-order "
+        "polynomials; 'tilted_plane' propagates the probe to each position's depth "
+        "y tan(theta) of the tilted sample plane (needs theta_deg in the data).")
     pupil_order: int = param(3, doc="Highest polynomial order kept in the pupil phase.", ge=2,
                              le=6)
     pupil_support: float = param(0.02, doc="Pupil support: |pupil| >= this fraction of its max.",

@@ -116,10 +116,26 @@ class _Scan:
     rows: list[np.ndarray]
     cols: list[np.ndarray]
     norm: float              # sum of intensities (error normalization)
+    kernels: list[np.ndarray] | None = None  # per set (k, H, W) Fresnel kernels, FFT order
 
 
-def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray) -> _Scan:
-    """Arrange one scan's amplitudes by update set (DC moved to the corner once)."""
+def fresnel_kernels(dz_nm: np.ndarray, shape: tuple[int, int], *, pixel_nm: float,
+                    wavelength_nm: float) -> np.ndarray:
+    """Paraxial propagators ``exp(-i pi wavelength dz |q|^2)`` in FFT order, (n, H, W) complex64."""
+    qy = np.fft.fftfreq(shape[0], d=pixel_nm)
+    qx = np.fft.fftfreq(shape[1], d=pixel_nm)
+    q2 = qy[:, None] ** 2 + qx[None, :] ** 2
+    dz = np.asarray(dz_nm, dtype=float)[:, None, None]
+    return np.exp(-1j * np.pi * wavelength_nm * dz * q2).astype(np.complex64)
+
+
+def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray,
+                 kernels: np.ndarray | None = None) -> _Scan:
+    """Arrange one scan's amplitudes by update set (DC moved to the corner once).
+
+    ``kernels`` (n, H, W): per-position propagators of the probe (tilted-plane
+    defocus), or None for one probe at every position.
+    """
     h, w = frames.shape[1:]
     amp = np.sqrt(np.maximum(np.fft.ifftshift(frames, axes=(-2, -1)), 0)).astype(np.float32)
     sets = update_sets(grid.corners, (h, w))
@@ -127,12 +143,22 @@ def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray) -> _Scan
                       strides=obj.strides * 2)
     return _Scan(obj=obj, view=view, amps=[np.ascontiguousarray(amp[s]) for s in sets],
                  rows=[grid.corners[s, 0] for s in sets], cols=[grid.corners[s, 1] for s in sets],
-                 norm=float(np.sum(amp.astype(np.float64) ** 2)) or 1.0)
+                 norm=float(np.sum(amp.astype(np.float64) ** 2)) or 1.0,
+                 kernels=None if kernels is None else [np.ascontiguousarray(kernels[s])
+                                                       for s in sets])
 
 
-def _object_weight(probe: np.ndarray, alpha: float, step: float) -> np.ndarray:
-    a2 = probe.real ** 2 + probe.imag ** 2
-    return (step * np.conj(probe) / ((1 - alpha) * a2 + alpha * a2.max())).astype(np.complex64)
+def _object_weight(probe: np.ndarray, alpha: float, step: float, out: np.ndarray,
+                   tmp: np.ndarray) -> np.ndarray:
+    """``step conj(P) / ((1 - alpha)|P|^2 + alpha max|P|^2)`` into ``out`` (no allocation)."""
+    np.abs(probe, out=tmp)
+    tmp *= tmp
+    pmax = tmp.max()
+    tmp *= (1 - alpha) / step
+    tmp += alpha * pmax / step
+    np.conjugate(probe, out=out)
+    out /= tmp
+    return out
 
 
 def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
@@ -160,6 +186,8 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
     psi_b = np.empty((kmax, h, w), np.complex64)
     mag_b = np.empty((kmax, h, w), np.float32)
     a, b = cfg.alpha, cfg.beta
+    wO = np.empty((h, w), np.complex64)
+    wtmp = np.empty((h, w), np.float32)
     errors = np.zeros((cfg.iterations, len(scans)))
     order = [(i, j) for j in range(max(len(s.amps) for s in scans))
              for i, s in enumerate(scans) if j < len(s.amps)]
@@ -171,10 +199,15 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
             sched = [(i, perms[i][j]) for i, j in order]
         else:
             sched = order
-        wO = _object_weight(P, a, cfg.object_step)
+        _object_weight(P, a, cfg.object_step, wO, wtmp)
         err = errors[it]
         for i, s in sched:
             sc = scans[i]
+            if sc.kernels is not None:
+                P = _tilted_set(sc, s, P, cfg, upd_probe, err, i, workers)
+                if upd_probe:
+                    _object_weight(P, a, cfg.object_step, wO, wtmp)
+                continue
             am = sc.amps[s]
             k = len(am)
             psi, mag = psi_b[:k], mag_b[:k]
@@ -206,10 +239,45 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
                 if cfg.probe_step != 1.0:
                     num *= cfg.probe_step
                 P += num
-                wO = _object_weight(P, a, cfg.object_step)
+                _object_weight(P, a, cfg.object_step, wO, wtmp)
         if upd_probe and probe_constraint is not None:
             P = probe_constraint(P).astype(np.complex64)
         for i, sc in enumerate(scans):
             err[i] /= sc.norm
     spi = (time.perf_counter() - t0) / cfg.iterations
     return P, errors, spi
+
+
+def _tilted_set(sc: _Scan, s: int, P: np.ndarray, cfg: PtychoConfig, upd_probe: bool,
+                err: np.ndarray, i: int, workers: int) -> np.ndarray:
+    """One update set with a propagated probe per position (tilted-plane defocus).
+
+    Position j sees ``P_j = F^-1[F[P] K_j]``; the object update uses ``P_j``
+    in the rPIE formula, and the probe step of each member is propagated back
+    by ``conj(K_j)`` (the adjoint of the unitary propagation) before summing.
+    About twice the FFTs of the plain set update.
+    """
+    a, b = cfg.alpha, cfg.beta
+    K = sc.kernels[s]
+    am = sc.amps[s]
+    r, c = sc.rows[s], sc.cols[s]
+    Pf = sfft.fft2(P, norm="ortho", workers=workers)
+    Pj = sfft.ifft2(Pf[None] * K, norm="ortho", workers=workers)
+    op = sc.view[r, c]
+    psi = op * Pj
+    Psi = sfft.fft2(psi, norm="ortho", workers=workers)
+    mag = np.maximum(np.abs(Psi), 1e-30)
+    Psi *= am / mag
+    d = sfft.ifft2(Psi, norm="ortho", workers=workers, overwrite_x=True)
+    d -= psi
+    err[i] += np.vdot(d, d).real
+    p2 = np.abs(Pj) ** 2
+    pmax = p2.reshape(len(p2), -1).max(axis=1)[:, None, None]
+    sc.view[r, c] = op + cfg.object_step * np.conj(Pj) * d / ((1 - a) * p2 + a * pmax)
+    if upd_probe:
+        o2 = (np.abs(op) ** 2).sum(axis=0)
+        g = np.conj(op) * d
+        back = sfft.fft2(g, norm="ortho", workers=workers) * np.conj(K)
+        num = sfft.ifft2(back.sum(axis=0), norm="ortho", workers=workers)
+        P = (P + cfg.probe_step * num / ((1 - b) * o2 + b * o2.max())).astype(np.complex64)
+    return P
