@@ -37,6 +37,10 @@ class PtychoConfig(Section):
     set_order: Literal["fixed", "random"] = param(
         "random", doc="Order of the non-overlapping update sets within an iteration: 'fixed' "
         "(colouring order) or 'random' (a fresh permutation per iteration from rng).")
+    thread_mode: Literal["fft", "split"] = param(
+        "fft", doc="How a set uses threads: 'fft' (batched FFTs with workers=n_threads) or "
+        "'split' (the set's positions in two halves on two threads, FFT workers=1; same "
+        "result). Speed only.")
     shared_probe: bool = param(False, doc="Helicity pair at one tilt shares one probe "
                                "(same beam; ptypy #105); used by reconstruct_shared / pipeline.")
     object_padding_px: int = param(0, doc="Extra object pixels around the scanned field.", ge=0)

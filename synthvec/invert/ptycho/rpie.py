@@ -185,6 +185,12 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
     kmax = max(len(a) for s in scans for a in s.amps)
     psi_b = np.empty((kmax, h, w), np.complex64)
     mag_b = np.empty((kmax, h, w), np.float32)
+    pool = None
+    if cfg.thread_mode == "split" and workers >= 2:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=1)     # + this thread = 2 halves per set
+        psi_c, mag_c = np.empty_like(psi_b), np.empty_like(mag_b)
     a, b = cfg.alpha, cfg.beta
     wO = np.empty((h, w), np.complex64)
     wtmp = np.empty((h, w), np.float32)
@@ -210,28 +216,22 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
                 continue
             am = sc.amps[s]
             k = len(am)
-            psi, mag = psi_b[:k], mag_b[:k]
             r, c = sc.rows[s], sc.cols[s]
-            op = sc.view[r, c]                       # gather (copy)
-            np.multiply(op, P, out=psi)
-            Psi = sfft.fft2(psi, norm="ortho", workers=workers)
-            np.abs(Psi, out=mag)
-            np.maximum(mag, 1e-30, out=mag)
-            np.divide(am, mag, out=mag)
-            Psi *= mag                               # modulus projection
-            d = sfft.ifft2(Psi, norm="ortho", workers=workers, overwrite_x=True)
-            d -= psi                                 # psi' - psi
-            err[i] += np.vdot(d, d).real
-            np.multiply(d, wO, out=psi)
-            psi += op
-            sc.view[r, c] = psi                      # disjoint windows: exact
+            if pool is not None and k >= 2:
+                m = (k + 1) // 2
+                fut = pool.submit(_chunk, sc.view, am[m:], r[m:], c[m:], P, wO, psi_c, mag_c,
+                                  1, upd_probe)
+                e, num, den = _chunk(sc.view, am[:m], r[:m], c[:m], P, wO, psi_b, mag_b, 1,
+                                     upd_probe)
+                e2, num2, den2 = fut.result()
+                e += e2
+                if upd_probe:
+                    num += num2
+                    den += den2
+            else:
+                e, num, den = _chunk(sc.view, am, r, c, P, wO, psi_b, mag_b, workers, upd_probe)
+            err[i] += e
             if upd_probe:
-                np.abs(op, out=mag)
-                mag *= mag
-                den = mag.sum(axis=0)
-                np.conjugate(op, out=op)
-                op *= d
-                num = op.sum(axis=0)
                 dmax = den.max()
                 den *= (1 - b)
                 den += b * dmax
@@ -245,7 +245,40 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
         for i, sc in enumerate(scans):
             err[i] /= sc.norm
     spi = (time.perf_counter() - t0) / cfg.iterations
+    if pool is not None:
+        pool.shutdown()
     return P, errors, spi
+
+
+def _chunk(view, am, r, c, P, wO, psi_b, mag_b, workers, upd_probe):
+    """Forward model, modulus projection and object update of disjoint windows.
+
+    Returns the error sum and, for the probe update, the sums over the chunk
+    of ``conj(O_k) dpsi_k`` and ``|O_k|^2``.
+    """
+    k = len(am)
+    psi, mag = psi_b[:k], mag_b[:k]
+    op = view[r, c]                                  # gather (copy)
+    np.multiply(op, P, out=psi)
+    Psi = sfft.fft2(psi, norm="ortho", workers=workers)
+    np.abs(Psi, out=mag)
+    np.maximum(mag, 1e-30, out=mag)
+    np.divide(am, mag, out=mag)
+    Psi *= mag                                       # modulus projection
+    d = sfft.ifft2(Psi, norm="ortho", workers=workers, overwrite_x=True)
+    d -= psi                                         # psi' - psi
+    e = np.vdot(d, d).real
+    np.multiply(d, wO, out=psi)
+    psi += op
+    view[r, c] = psi                                 # disjoint windows: exact
+    if not upd_probe:
+        return e, None, None
+    np.abs(op, out=mag)
+    mag *= mag
+    den = mag.sum(axis=0)
+    np.conjugate(op, out=op)
+    op *= d
+    return e, op.sum(axis=0), den
 
 
 def _tilted_set(sc: _Scan, s: int, P: np.ndarray, cfg: PtychoConfig, upd_probe: bool,
