@@ -29,7 +29,7 @@ from .config import PtychoConfig
 from .data import PtychoData, PtychoResult, read_cxi, write_result, zone_plate_probe
 from .postprocess import projection_set
 from .probe import pupil_phase_constraint
-from .rpie import fresnel_kernels, object_grid, prepare_scan, rpie
+from .rpie import fresnel_kernels, object_grid, prepare_scan, rpie, shift_kernels
 
 __all__ = ["PtychoConfig", "PtychoData", "PtychoResult", "read_cxi", "reconstruct",
            "reconstruct_shared", "run_ptycho", "projection_set", "detect_bad_frames",
@@ -75,6 +75,10 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
         if cfg.defocus_correction == "tilted_plane":
             kernels = fresnel_kernels(tilted_plane_depth_nm(d)[keep], window,
                                       pixel_nm=d.pixel_nm, wavelength_nm=d.wavelength_nm)
+        frac = d.positions_px[keep] - np.rint(d.positions_px[keep])
+        if cfg.subpixel_positions and np.abs(frac).max() > 1e-3:
+            ramps = shift_kernels(frac, window)
+            kernels = ramps if kernels is None else kernels * ramps
         scans.append(prepare_scan(d.frames[keep], grid, obj, kernels))
         grids.append(grid)
         kept.append(keep)

@@ -43,6 +43,9 @@ class PtychoConfig(Section):
         "result). Speed only.")
     shared_probe: bool = param(False, doc="Helicity pair at one tilt shares one probe "
                                "(same beam; ptypy #105); used by reconstruct_shared / pipeline.")
+    subpixel_positions: bool = param(True, doc="Apply the sub-pixel part of each position "
+                                     "as a Fourier shift of the probe (costs ~2x per "
+                                     "iteration; only used when positions are not whole pixels).")
     object_padding_px: int = param(0, doc="Extra object pixels around the scanned field.", ge=0)
     bad_frames: Literal["off", "detect"] = param(
         "detect", doc="Drop corrupt frames found from the high-angle intensity map "

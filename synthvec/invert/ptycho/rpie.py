@@ -28,8 +28,10 @@ the random order converges as fast per iteration and without that drift
 sweep makes ~(window / step)^2 probe steps instead of one per position; on
 P1 that costs nothing measurable in NRMSE (bench).
 
-Positions are rounded to whole object pixels (sub-pixel residuals are not
-modelled). The error of an iteration is computed from the same FFTs:
+Positions are placed on whole object pixels; with ``subpixel_positions``
+the remainder is applied to the probe as a Fourier shift per position (the
+same per-position probe path as the tilted-plane defocus, about twice the
+FFTs). The error of an iteration is computed from the same FFTs:
 by Parseval (orthonormal FFT), ``||psi' - psi||^2 = sum (|Psi| - sqrt I)^2``.
 """
 
@@ -127,6 +129,20 @@ def fresnel_kernels(dz_nm: np.ndarray, shape: tuple[int, int], *, pixel_nm: floa
     q2 = qy[:, None] ** 2 + qx[None, :] ** 2
     dz = np.asarray(dz_nm, dtype=float)[:, None, None]
     return np.exp(-1j * np.pi * wavelength_nm * dz * q2).astype(np.complex64)
+
+
+def shift_kernels(shift_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Fourier shift ramps ``exp(-2 pi i q . shift)`` in FFT order, (n, H, W) complex64.
+
+    Multiplying the probe's spectrum by one moves the probe by ``shift_px``
+    (row, col): the sub-pixel part of a scan position that the integer
+    window placement leaves out.
+    """
+    qy = np.fft.fftfreq(shape[0])
+    qx = np.fft.fftfreq(shape[1])
+    s = np.asarray(shift_px, dtype=float)
+    phase = s[:, 0, None, None] * qy[None, :, None] + s[:, 1, None, None] * qx[None, None, :]
+    return np.exp(-2j * np.pi * phase).astype(np.complex64)
 
 
 def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray,
