@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from synthvec.forward.detector import coarse_probe, far_field_intensity, record_frames
+from scipy import stats
+
+from synthvec.forward.detector import (coarse_probe, far_field_intensity, poisson_sample,
+                                       record_frames)
 from synthvec.forward.scan import draw_corrupt_frames, mid_plane_depth_nm, raster_positions
 from synthvec.geometry import rotation
 
@@ -43,10 +46,10 @@ def test_frame_totals_follow_poisson_statistics():
     n_frames, n = 400, 16
     clean = np.full((n_frames, n, n), 2.0)
     clean[:, 8, 8] = 500.0
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(3).spawn(n_frames)]
-    data = record_frames(clean, rngs=rngs, background=0.0, readout_noise=0.0, saturation=None,
-                         flux_factor=np.ones(n_frames), readout_fault=np.zeros((n_frames, 2), int),
-                         readout_fault_counts=0.0)
+    data = record_frames(clean, rng=np.random.default_rng(3), background=0.0, readout_noise=0.0,
+                         saturation=None, flux_factor=np.ones(n_frames),
+                         readout_fault=np.zeros((n_frames, 2), int), readout_fault_counts=0.0,
+                         fault_rng=np.random.default_rng(4))
     totals = data.sum(axis=(1, 2))
     mean = clean[0].sum()
     se = np.sqrt(mean / n_frames)
@@ -57,12 +60,41 @@ def test_frame_totals_follow_poisson_statistics():
     del rng
 
 
+@pytest.mark.parametrize("lam", [0.0, 0.03, 0.7, 4.0, 9.9, 10.0, 250.0])
+def test_poisson_sample_matches_the_pmf(lam):
+    x = poisson_sample(np.full(20000, lam), np.random.default_rng(int(lam * 100)))
+    assert np.all(x == np.rint(x))
+    if lam == 0:
+        assert np.all(x == 0)
+        return
+    # chi-square goodness of fit against the Poisson pmf (bins with >= 5 expected)
+    ks = np.arange(int(lam + 8 * np.sqrt(lam) + 10))
+    expected = stats.poisson.pmf(ks, lam) * x.size
+    observed = np.bincount(x.astype(int), minlength=ks.size)[:ks.size]
+    keep = expected >= 5
+    exp_k, obs_k = expected[keep], observed[keep]
+    rest_e, rest_o = x.size - exp_k.sum(), x.size - obs_k.sum()
+    chi2 = np.sum((obs_k - exp_k) ** 2 / exp_k) + (rest_o - rest_e) ** 2 / max(rest_e, 1e-9)
+    assert stats.chi2.sf(chi2, keep.sum()) > 1e-4
+
+
+def test_flux_drop_thinning_keeps_poisson_statistics():
+    clean = np.full((300, 4, 4), 20.0)
+    flux = np.full(300, 0.25)
+    data = record_frames(clean, rng=np.random.default_rng(8), background=0.0, readout_noise=0.0,
+                         saturation=None, flux_factor=flux, readout_fault=np.zeros((300, 2), int),
+                         readout_fault_counts=0.0, fault_rng=np.random.default_rng(9))
+    # binomial thinning of Poisson(20) by 1/4 is Poisson(5): mean = variance = 5
+    assert data.mean() == pytest.approx(5.0, abs=0.15)
+    assert data.var() == pytest.approx(5.0, rel=0.08)
+
+
 def test_saturation_and_readout_fault():
     clean = np.full((2, 8, 8), 100.0)
-    rngs = [np.random.default_rng(i) for i in range(2)]
     rows = np.array([[0, 0], [2, 5]])
-    data = record_frames(clean, rngs=rngs, background=0.0, readout_noise=0.0, saturation=150.0,
-                         flux_factor=np.ones(2), readout_fault=rows, readout_fault_counts=1000.0)
+    data = record_frames(clean, rng=np.random.default_rng(0), background=0.0, readout_noise=0.0,
+                         saturation=150.0, flux_factor=np.ones(2), readout_fault=rows,
+                         readout_fault_counts=1000.0, fault_rng=np.random.default_rng(1))
     assert data.max() == 150.0
     assert np.all(data[1, 2:5] == 150.0) and data[0].max() < 150.0
 
@@ -76,8 +108,8 @@ def test_corrupt_frames_leave_other_frames_identical():
     kw = dict(background=0.1, readout_noise=0.5, saturation=None, readout_fault_counts=50.0)
 
     def run(fl, rw):
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(6).spawn(n_frames)]
-        return record_frames(clean, rngs=rngs, flux_factor=fl, readout_fault=rw, **kw)
+        return record_frames(clean, rng=np.random.default_rng(6), flux_factor=fl,
+                             readout_fault=rw, fault_rng=np.random.default_rng(7), **kw)
 
     good = run(np.ones(n_frames), np.zeros((n_frames, 2), int))
     bad = run(flux, rows)

@@ -68,8 +68,9 @@ class ProbeConfig(Section):
                          "laterally shifted copies weighted by a Gaussian source image.", ge=1, le=16)
     source_sigma_nm: float = param(5.0, doc="Truth: rms size of the demagnified source, nm "
                                    "(partial coherence, with n_modes > 1).", ge=0.0)
-    defocus_bin_nm: float = param(20.0, doc="Depth offsets within this bin share one propagated "
-                                  "probe (pupil-edge phase error <= pi bin NA^2 / lambda).", gt=0)
+    defocus_bin_nm: float = param(100.0, doc="Depth offsets are rounded to this bin, nm; each "
+                                  "bin shares one propagated probe (pupil-edge phase error <= "
+                                  "pi (bin / 2) NA^2 / lambda, 0.03 rad at the defaults).", gt=0)
 
 
 @dataclass(frozen=True, kw_only=True)

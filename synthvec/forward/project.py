@@ -98,17 +98,19 @@ def ray_integrals(channels: np.ndarray, *, voxel_nm: float, rotation: np.ndarray
     a, b, k = rot[0], rot[1], rot[2]
     if abs(k[2]) < 1e-6:
         raise ValueError("beam parallel to the slab (tilt 90 deg) cannot be integrated by layers")
-    pad = np.zeros((nz, ny + 4, nx + 4, nc), dtype=np.float32)
-    pad[:, 2:-2, 2:-2] = ch
-    width = nx + 4
-    flat = pad.reshape(nz, -1, nc)
+    width, height = nx + 4, ny + 4
+    layer_size = width * height
+    # channel-major, zero border of 2 voxels: out-of-volume samples read zeros
+    pad = np.zeros((nc, nz, height, width), dtype=np.float32)
+    pad[:, :, 2:-2, 2:-2] = np.moveaxis(ch, -1, 0)
+    flat = pad.reshape(nc, -1)
     uu, vv = np.meshgrid(np.asarray(u_nm, float), np.asarray(v_nm, float))
     uu, vv = uu.ravel(), vv.ravel()
     n_rays = uu.size
     # where the ray crosses sample z: s = (z - u a_z - v b_z) / k_z
     s0 = -(uu * a[2] + vv * b[2]) / k[2]
-    fx0 = (uu * a[0] + vv * b[0] + s0 * k[0]) / voxel_nm + (nx - 1) / 2.0
-    fy0 = (uu * a[1] + vv * b[1] + s0 * k[1]) / voxel_nm + (ny - 1) / 2.0
+    fx0 = (uu * a[0] + vv * b[0] + s0 * k[0]) / voxel_nm + (nx - 1) / 2.0 + 2.0
+    fy0 = (uu * a[1] + vv * b[1] + s0 * k[1]) / voxel_nm + (ny - 1) / 2.0 + 2.0
     cx, cy = k[0] / k[2], k[1] / k[2]          # in-plane voxels per voxel of z
     n_sub = max(1, int(np.ceil(np.hypot(cx, cy) / max_step_fraction)))
     dl = voxel_nm / n_sub / abs(k[2])          # path length of one sample
@@ -116,37 +118,51 @@ def ray_integrals(channels: np.ndarray, *, voxel_nm: float, rotation: np.ndarray
     if interpolation not in ("nearest", "linear"):
         raise ValueError(f"interpolation must be 'nearest' or 'linear' (got {interpolation!r})")
     nearest = interpolation == "nearest"
-    if slab_edges_nm is None:
-        acc = np.zeros((n_rays, nc))
-    else:
+    slabs = slab_edges_nm is not None
+    if slabs:
         edges = np.asarray(slab_edges_nm, float)
-        acc = np.zeros((len(edges) - 1, n_rays, nc))
+        acc = np.zeros((nc, len(edges) - 1, n_rays))
         ray_index = np.arange(n_rays)
-    for iz in range(nz):
-        layer = flat[iz]
-        if not layer.any():
-            continue
+    else:
+        acc = np.zeros((nc, n_rays))
+    occupied = np.flatnonzero(pad.reshape(nc, nz, -1).any(axis=(0, 2)))
+    fx0, fy0 = fx0.astype(np.float32), fy0.astype(np.float32)
+    fx, fy = np.empty_like(fx0), np.empty_like(fy0)
+    hi_x, hi_y = np.float32(width - 1.001), np.float32(height - 1.001)
+    for iz in occupied:
+        base = iz * layer_size
         for t in offsets:
             zc = iz + t - (nz - 1) / 2.0       # sample z in voxels
-            fx = np.clip(fx0 + cx * zc, -1.5, nx + 0.5)
-            fy = np.clip(fy0 + cy * zc, -1.5, ny + 0.5)
+            np.add(fx0, np.float32(cx * zc), out=fx)
+            np.add(fy0, np.float32(cy * zc), out=fy)
+            np.clip(fx, 0, hi_x, out=fx)
+            np.clip(fy, 0, hi_y, out=fy)
             if nearest:
-                idx = (np.rint(fy).astype(np.intp) + 2) * width + np.rint(fx).astype(np.intp) + 2
-                val = layer[idx]
+                idx = np.rint(fy).astype(np.intp)
+                idx *= width
+                idx += np.rint(fx).astype(np.intp)
+                idx += base
+                vals = [flat[c].take(idx) for c in range(nc)]
             else:
                 ix, iy = np.floor(fx), np.floor(fy)
-                wx, wy = (fx - ix)[:, None], (fy - iy)[:, None]
-                idx = (iy.astype(np.intp) + 2) * width + ix.astype(np.intp) + 2
-                val = ((1 - wy) * ((1 - wx) * layer[idx] + wx * layer[idx + 1])
-                       + wy * ((1 - wx) * layer[idx + width] + wx * layer[idx + width + 1]))
-            if slab_edges_nm is None:
-                acc += val
+                wx, wy = fx - ix, fy - iy
+                idx = iy.astype(np.intp) * width + ix.astype(np.intp) + base
+                w00, w01 = (1 - wy) * (1 - wx), (1 - wy) * wx
+                w10, w11 = wy * (1 - wx), wy * wx
+                vals = [w00 * flat[c].take(idx) + w01 * flat[c].take(idx + 1)
+                        + w10 * flat[c].take(idx + width) + w11 * flat[c].take(idx + width + 1)
+                        for c in range(nc)]
+            if not slabs:
+                for c in range(nc):
+                    acc[c] += vals[c]
             else:
                 s = s0 + zc * voxel_nm / k[2]
                 slab = np.searchsorted(edges, s, side="right") - 1
                 ok = (slab >= 0) & (slab < len(edges) - 1)
-                acc[slab[ok], ray_index[ok]] += val[ok]
+                for c in range(nc):
+                    acc[c, slab[ok], ray_index[ok]] += vals[c][ok]
     acc *= dl
-    if slab_edges_nm is None:
-        return acc.reshape(len(v_nm), len(u_nm), nc)
-    return acc.reshape(len(edges) - 1, len(v_nm), len(u_nm), nc)
+    out = np.moveaxis(acc, 0, -1)
+    if not slabs:
+        return out.reshape(len(v_nm), len(u_nm), nc)
+    return out.reshape(len(edges) - 1, len(v_nm), len(u_nm), nc)

@@ -13,7 +13,22 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
-__all__ = ["transfer_function", "propagate", "multislice"]
+__all__ = ["axial_phase_per_nm", "transfer_function", "propagate", "multislice"]
+
+
+def axial_phase_per_nm(shape: tuple[int, int], *, pixel_nm: float, wavelength_nm: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """``2 pi (sqrt(1/lambda^2 - |f|^2) - 1/lambda)`` (rad/nm) and the propagating mask.
+
+    Both (rows, cols) on the unshifted FFT grid; ``H(dz) = exp(i dz phase) * mask``.
+    """
+    fy = np.fft.fftfreq(shape[0], d=pixel_nm)
+    fx = np.fft.fftfreq(shape[1], d=pixel_nm)
+    f2 = fy[:, None] ** 2 + fx[None, :] ** 2
+    inv2 = 1.0 / wavelength_nm ** 2
+    prop = f2 < inv2
+    kz = np.where(prop, np.sqrt(np.maximum(inv2 - f2, 0.0)) - 1.0 / wavelength_nm, 0.0)
+    return 2.0 * np.pi * kz, prop
 
 
 def transfer_function(shape: tuple[int, int], *, pixel_nm: float, wavelength_nm: float,
@@ -33,15 +48,9 @@ def transfer_function(shape: tuple[int, int], *, pixel_nm: float, wavelength_nm:
     -------
     ndarray, complex128, (rows, cols) or (D, rows, cols)
     """
-    fy = np.fft.fftfreq(shape[0], d=pixel_nm)
-    fx = np.fft.fftfreq(shape[1], d=pixel_nm)
-    f2 = fy[:, None] ** 2 + fx[None, :] ** 2
-    inv2 = 1.0 / wavelength_nm ** 2
-    prop = f2 < inv2
-    kz = np.where(prop, np.sqrt(np.maximum(inv2 - f2, 0.0)) - 1.0 / wavelength_nm, 0.0)
+    phase, prop = axial_phase_per_nm(shape, pixel_nm=pixel_nm, wavelength_nm=wavelength_nm)
     d = np.asarray(distance_nm, dtype=float)
-    h = np.exp(2j * np.pi * d[..., None, None] * kz) * prop
-    return h
+    return np.exp(1j * d[..., None, None] * phase) * prop
 
 
 def propagate(field: np.ndarray, distance_nm: float, *, pixel_nm: float, wavelength_nm: float,

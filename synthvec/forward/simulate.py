@@ -34,7 +34,7 @@ from .detector import coarse_probe, far_field_intensity, record_frames
 from .optics import transmission, wavelength_nm
 from .probe import probe_modes, zone_plate_probe
 from .project import footprint_bounds_nm, material_channels, ray_integrals
-from .propagate import transfer_function
+from .propagate import axial_phase_per_nm
 from .scan import draw_corrupt_frames, mid_plane_depth_nm, raster_positions
 
 __all__ = ["simulate_experiment", "project_tilt", "TiltProjection", "BeamModel", "beam_model",
@@ -151,11 +151,12 @@ def simulate_scan(proj: TiltProjection, beam: BeamModel, cfg: SimulateConfig, *,
     lam = wavelength_nm(cfg.energy_ev)
     photons_true = dc.photons_per_frame * (1.0 + dc.flux_error)
     clean = np.empty((n_frames, n, n))
-    bins = np.rint(depth / cfg.probe.defocus_bin_nm).astype(np.int64)
+    bin_nm = cfg.probe.defocus_bin_nm
+    bins = np.rint(depth / bin_nm).astype(np.int64)
     spec_modes = sfft.fft2(sfft.ifftshift(beam.true_fine, axes=(-2, -1)), workers=1)
+    kz_phase, kz_prop = axial_phase_per_nm((n_f, n_f), pixel_nm=pf, wavelength_nm=lam)
     for b in np.unique(bins):
-        h = transfer_function((n_f, n_f), pixel_nm=pf, wavelength_nm=lam,
-                              distance_nm=b * cfg.probe.defocus_bin_nm)
+        h = np.exp(1j * (b * bin_nm) * kz_phase) * kz_prop
         modes = sfft.fftshift(sfft.ifft2(spec_modes * h, workers=1), axes=(-2, -1))
         modes = modes.astype(np.complex64)
         sel = np.flatnonzero(bins == b)
@@ -163,14 +164,14 @@ def simulate_scan(proj: TiltProjection, beam: BeamModel, cfg: SimulateConfig, *,
         c0 = j[sel, 1] - n_f // 2 - j_lo[1]
         win = np.stack([tgrid[r:r + n_f, c:c + n_f] for r, c in zip(r0, c0)])
         inten = far_field_intensity(win[:, None] * modes[None], n, workers=1)
-        clean[sel] = photons_true * np.tensordot(inten, beam.weights, axes=([1], [0]))
+        clean[sel] = photons_true * np.einsum("fmij,m->fij", inten, beam.weights)
     index, kind, flux, rows = draw_corrupt_frames(n_frames, n, rate=dc.corrupt_rate,
                                                   rng=np.random.default_rng(s_corrupt))
-    rngs = [np.random.default_rng(s) for s in s_frames.spawn(n_frames)]
-    data = record_frames(clean, rngs=rngs, background=dc.background_counts,
-                         readout_noise=dc.readout_noise_counts, saturation=dc.saturation_counts,
-                         flux_factor=flux, readout_fault=rows,
-                         readout_fault_counts=dc.readout_fault_counts)
+    data = record_frames(clean, rng=np.random.default_rng(s_frames),
+                         background=dc.background_counts, readout_noise=dc.readout_noise_counts,
+                         saturation=dc.saturation_counts, flux_factor=flux, readout_fault=rows,
+                         readout_fault_counts=dc.readout_fault_counts,
+                         fault_rng=np.random.default_rng(s_corrupt.spawn(1)[0]))
     true_probe = coarse_probe(beam.true_fine, n) * np.sqrt(photons_true * beam.weights)[:, None, None]
     truth = {"corrupt_frames": index, "corrupt_kind": kind,
              "true_translation": _translation_m(true), "true_probe": true_probe.astype(np.complex64),
