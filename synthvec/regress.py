@@ -29,6 +29,7 @@ command also creates the CSV of a new suite.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ import pandas as pd
 from .errors import ConfigError, InputError
 from .io import atomic_path
 from .scenario import Scenario, parse_scenario
-from .sweep import RunSpec, execute_runs, read_toml, replace_seed
+from .sweep import RunSpec, check_seeds, execute_runs, read_toml
 
 __all__ = ["Suite", "load_suite", "read_baselines", "check_metrics", "updated_baselines",
            "run_regress", "DEFAULT_RULES", "BASELINE_COLUMNS", "DIRECTIONS"]
@@ -63,6 +64,11 @@ DEFAULT_RULES: tuple[tuple[str, str | None, float, float], ...] = (
     ("*rmse*", "lower", 0.10, 1e-9),
     ("*", "equal", 0.05, 1e-9),
 )
+
+
+def replace_seed(scn: Scenario, seed: int) -> Scenario:
+    """``scn`` with ``run.seed = seed``."""
+    return dataclasses.replace(scn, run=dataclasses.replace(scn.run, seed=seed))
 
 
 @dataclass(frozen=True)
@@ -110,12 +116,7 @@ def load_suite(name: str, root: str | Path = Path("validation")) -> Suite:
     if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
         raise ConfigError("suite.scenarios", "must be a non-empty list of scenario file paths "
                           f"(relative to the suite file) (got {files!r})", src)
-    seeds = sw.get("seeds", [0])
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-            or len(set(seeds)) != len(seeds)):
-        raise ConfigError("suite.seeds", f"must be a non-empty list of distinct integers >= 0 "
-                          f"(got {seeds!r})", src)
+    seeds = check_seeds(sw.get("seeds", [0]), "suite.seeds", src)
     scenarios = []
     for f in files:
         p = path.parent / f
@@ -128,7 +129,7 @@ def load_suite(name: str, root: str | Path = Path("validation")) -> Suite:
     if not isinstance(baselines, str):
         raise ConfigError("suite.baselines", f"must be a CSV file name (got {baselines!r})", src)
     return Suite(name=name, path=path, description=str(sw.get("description", "")),
-                 scenarios=tuple(scenarios), seeds=tuple(seeds), baselines=path.parent / baselines)
+                 scenarios=tuple(scenarios), seeds=seeds, baselines=path.parent / baselines)
 
 
 def read_baselines(path: str | Path) -> pd.DataFrame:

@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import itertools
 import json
 import os
@@ -79,8 +78,8 @@ from .scenario import Scenario, parse_scenario, scenario_hash
 from .threads import limit_native_pools, n_threads
 
 __all__ = ["SweepSpec", "SweepError", "RunSpec", "load_sweep", "read_toml", "apply_overrides",
-           "variant_scenario", "execute_runs", "results_table", "finish_runs", "run_sweep",
-           "write_table", "replace_seed", "RESULT_COLUMNS", "LOCAL_SCHEDULERS"]
+           "variant_scenario", "check_seeds", "execute_runs", "results_table", "finish_runs", "run_sweep",
+           "write_table", "run_one", "RESULT_COLUMNS", "LOCAL_SCHEDULERS"]
 
 #: Columns of the tidy result table after the axis columns.
 RESULT_COLUMNS = ("seed", "stage", "metric", "value", "unit")
@@ -195,11 +194,13 @@ def variant_scenario(base_data: dict[str, Any], overrides: dict[str, Any], *, se
     return parse_scenario(data, source)
 
 
-def _value_list(key: str, values: Any, source: str) -> list[Any]:
-    if not isinstance(values, list) or not values:
-        raise ConfigError(f"axes.{key}", f"must be a non-empty list of values (got {values!r})",
+def check_seeds(seeds: Any, key: str, source: str) -> tuple[int, ...]:
+    """A non-empty list of distinct integers >= 0, else a :class:`ConfigError` naming ``key``."""
+    if (not isinstance(seeds, list) or not seeds or len(set(seeds)) != len(seeds)
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise ConfigError(key, f"must be a non-empty list of distinct integers >= 0 (got {seeds!r})",
                           source)
-    return values
+    return tuple(seeds)
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -229,13 +230,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     base_path = (path.parent / base)
     base_data = read_toml(base_path, "base scenario")
     base_scn = parse_scenario(base_data, str(base_path))  # errors name the base file
-    seeds = sw.get("seeds", [base_scn.run.seed])
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise ConfigError("sweep.seeds", f"must be a non-empty list of integers >= 0 (got {seeds!r})",
-                          src)
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError("sweep.seeds", f"must not repeat a seed (got {seeds!r})", src)
+    seeds = check_seeds(sw.get("seeds", [base_scn.run.seed]), "sweep.seeds", src)
     axes_doc = doc.get("axes", {})
     if not isinstance(axes_doc, dict):
         raise ConfigError("axes", "must be a table of dotted keys -> lists of values", src)
@@ -243,11 +238,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
     for key, values in _flatten_axes(axes_doc).items():
         if key == "run.seed":
             raise ConfigError("axes.run.seed", "seeds are set by [sweep] seeds, not an axis", src)
-        axes[key] = _value_list(key, values, src)
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"axes.{key}", f"must be a non-empty list of values (got {values!r})",
+                              src)
+        axes[key] = values
         for v in axes[key]:  # each value on its own: the error names the key and the value
             variant_scenario(base_data, {key: v}, seed=None, source=src)
-    spec = SweepSpec(path=path, base_path=base_path, base_data=base_data, axes=axes,
-                     seeds=tuple(seeds))
+    spec = SweepSpec(path=path, base_path=base_path, base_data=base_data, axes=axes, seeds=seeds)
     rids = [r.run_id for r in spec.runs(".")]
     if len(set(rids)) != len(rids):
         raise ConfigError("axes", "two grid points resolve to the same scenario (repeated or "
@@ -270,8 +267,12 @@ def _flatten_axes(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 # --------------------------------------------------------------------------- execution
 
 
-def _run_task(run: RunSpec, stages: Sequence[Any] | None, threads: int | None) -> dict[str, Any]:
-    """Dask task: run one scenario variant in its run directory (never raises an Exception)."""
+def run_one(run: RunSpec, stages: Sequence[Any] | None, threads: int | None) -> dict[str, Any]:
+    """Dask task: run one scenario variant in its run directory.
+
+    Returns ``{"run_id", "ok", "metrics" (the run's metric table), "error",
+    "traceback"}``; an exception inside the run is reported, not raised.
+    """
     from .pipeline import STAGES, run_pipeline
 
     try:
@@ -281,7 +282,8 @@ def _run_task(run: RunSpec, stages: Sequence[Any] | None, threads: int | None) -
                 stack.enter_context(limit_native_pools(threads))
             res = run_pipeline(run.scenario, run.run_dir, list(STAGES if stages is None else stages),
                                quiet=True)
-        return {"run_id": run.run_id, "ok": True, "metrics": res.metrics, "error": ""}
+        return {"run_id": run.run_id, "ok": True, "metrics": res.metrics, "error": "",
+                "traceback": ""}
     except Exception as err:  # noqa: BLE001 - reported per run; the other runs go on
         text = "".join(traceback.format_exception_only(type(err), err)).strip()
         return {"run_id": run.run_id, "ok": False, "metrics": None, "error": text,
@@ -330,7 +332,7 @@ def execute_runs(runs: Sequence[RunSpec], *, stages: Sequence[Any] | None = None
     """
     import dask
 
-    task = task or _run_task
+    task = task or run_one
     n = len(runs)
     if n == 0:
         return []
@@ -352,7 +354,7 @@ def execute_runs(runs: Sequence[RunSpec], *, stages: Sequence[Any] | None = None
             if progress:
                 from dask.diagnostics import ProgressBar
 
-                stack.enter_context(ProgressBar(out=sys.stderr))
+                stack.enter_context(ProgressBar(minimum=1.0, dt=0.5, out=sys.stderr))
             return list(dask.compute(*delayed, **kwargs))
     return _execute_distributed(runs, stages, scheduler, progress, task)
 
@@ -501,7 +503,3 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path, *, scheduler: str | No
     results = execute_runs(runs, stages=stages, scheduler=scheduler, progress=progress)
     return finish_runs(runs, results, list(spec.axes), out_dir)
 
-
-def replace_seed(scn: Scenario, seed: int) -> Scenario:
-    """``scn`` with ``run.seed = seed``."""
-    return dataclasses.replace(scn, run=dataclasses.replace(scn.run, seed=seed))

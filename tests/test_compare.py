@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from synthvec.errors import ConfigError, InputError
 from synthvec.report.compare import load_compare, run_compare
 
-from .test_report import MAGENTA, STAGES, _imgs
+from .test_report import MAGENTA, STAGES, _imgs, _plain
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "scenarios" / "smoke.toml"
@@ -51,7 +50,7 @@ def test_variants_share_upstream_and_report_spread(tmp_path, calls):
     assert a.read_bytes() == b.read_bytes()  # same upstream data ...
     assert a.read_bytes() != (out / "runs/short-seed2/stages/sim/data.npy").read_bytes()  # per seed
 
-    html = path.read_text()
+    html = _plain(path.read_text())
     # invert_score = iterations + seed over seeds {1, 2}: mean it + 1.5, sample std 1/sqrt(2)
     std = f"{np.std([1, 2], ddof=1):.4g}"
     assert f"5.5 ± {std}" in html and f"10.5 ± {std}" in html
@@ -80,7 +79,7 @@ def test_failed_variant_is_reported_and_the_rest_compared(tmp_path, calls, capsy
     variants = TWO + '\n[variants.broken]\n"ptycho.iterations" = 13\n'
     path = run_compare(_spec(tmp_path, variants, seeds="[1]"), tmp_path / "o", stages=STAGES,
                        scheduler="sync", run_reports=False)
-    html = path.read_text()
+    html = _plain(path.read_text())
     assert "Failed runs" in html and "diverged (dummy)" in html
     assert "broken-seed1 failed" in capsys.readouterr().err
     assert "<td>invert_score</td><td>1</td><td>5</td><td>10</td>" in html

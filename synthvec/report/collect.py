@@ -148,7 +148,11 @@ def collect_run(run_dir: str | Path, *, exclude: tuple[str, ...] = ()) -> RunFil
             rf.notes.append(f"scenario.toml: {err}")
     if (run_dir / "metrics.csv").is_file():
         rf.metrics = pd.read_csv(run_dir / "metrics.csv")
-    for rec in sorted((run_dir / "stages").glob("*/stage.json")):
+    records = sorted((run_dir / "stages").glob("*/stage.json"))
+    if rf.metrics is not None:  # pipeline order
+        order = list(dict.fromkeys(rf.metrics["stage"]))
+        records.sort(key=lambda r: order.index(r.parent.name) if r.parent.name in order else 1e9)
+    for rec in records:
         try:
             rf.keys[rec.parent.name] = json.loads(rec.read_text())["key"]
         except (OSError, ValueError, KeyError):

@@ -47,8 +47,8 @@ import pandas as pd
 from ..errors import ConfigError
 from ..io import atomic_path
 from ..scenario import parse_scenario, scenario_hash
-from ..sweep import RunSpec, _run_task, execute_runs, read_toml, results_table, variant_scenario, \
-    write_table
+from ..sweep import RunSpec, check_seeds, execute_runs, read_toml, results_table, \
+    run_one, variant_scenario, write_table
 from .collect import RunFiles, collect_run, stage_resources
 from .figures import fig_metric_spread, fig_stage_resources, png_bytes
 from .page import Page, fmt_value
@@ -116,12 +116,7 @@ def load_compare(path: str | Path) -> CompareSpec:
     base_path = path.parent / base
     base_data = read_toml(base_path, "base scenario")
     base_scn = parse_scenario(base_data, str(base_path))
-    seeds = cp.get("seeds", [base_scn.run.seed])
-    if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-            or len(set(seeds)) != len(seeds)):
-        raise ConfigError("compare.seeds", f"must be a non-empty list of distinct integers >= 0 "
-                          f"(got {seeds!r})", src)
+    seeds = check_seeds(cp.get("seeds", [base_scn.run.seed]), "compare.seeds", src)
     metrics = cp.get("metrics", [])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError("compare.metrics", f"must be a list of metric names (got {metrics!r})", src)
@@ -148,7 +143,7 @@ def load_compare(path: str | Path) -> CompareSpec:
         seen[h] = name
     return CompareSpec(path=path, title=str(cp.get("title", path.stem)),
                        description=str(cp.get("description", "")), base_path=base_path,
-                       base_data=base_data, seeds=tuple(seeds), variants=variants,
+                       base_data=base_data, seeds=seeds, variants=variants,
                        metrics=tuple(metrics))
 
 
@@ -231,7 +226,7 @@ def _seed_runs(group: list[RunSpec], stages, threads, run_reports: bool) -> list
     out = []
     for i, run in enumerate(group):
         prime_cache(run, [r.run_dir for r in group[:i]], stages)
-        res = _run_task(run, stages, threads)
+        res = run_one(run, stages, threads)
         if res["ok"] and run_reports:
             try:
                 write_run_report(run.run_dir)

@@ -29,9 +29,9 @@ h1{font-size:1.6em;border-bottom:2px solid #345;padding-bottom:.2em}
 h2{font-size:1.3em;margin-top:1.6em;border-bottom:1px solid #ccc}
 h3{font-size:1.1em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
-th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
 th{background:#eef2f6}
-td:first-child,th:first-child{text-align:left}
 tr:nth-child(even) td{background:#fafafa}
 figure{margin:1em 0;display:inline-block;vertical-align:top;max-width:100%}
 figure img{max-width:100%;border:1px solid #ddd}
@@ -186,9 +186,13 @@ def _html_table(df: pd.DataFrame, highlight: str | None) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
     flags = (df[highlight] != "pass").tolist() if highlight in df.columns else [False] * len(df)
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               for c in df.columns]
     for cells, bad in zip(_cells(df), flags):
         cls = " class='fail'" if bad else ""
-        rows.append(f"<tr{cls}>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        rows.append(f"<tr{cls}>" + "".join(
+            f"<td class='num'>{html.escape(c)}</td>" if num else f"<td>{html.escape(c)}</td>"
+            for c, num in zip(cells, numeric)) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
