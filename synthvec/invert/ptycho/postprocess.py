@@ -182,7 +182,11 @@ def projection_set(results: Sequence[PtychoResult], *, phi_deg: Sequence[float],
         mean = sum(ods.values()) / len(ods)
         if cfg.laplace_background:
             mask = sample_mask(mean, dilate_px=cfg.sample_dilate_px)
-            ods = {s: o - laplace_background(o, mask) for s, o in ods.items()}
+            if mask.any() and not mask.all():
+                ods = {s: o - laplace_background(o, mask) for s, o in ods.items()}
+            else:   # no sample or no exterior found: the border's median as a constant
+                ods = {s: o - np.median(np.concatenate([o[0], o[-1], o[:, 0], o[:, -1]]))
+                       for s, o in ods.items()}
             mean = sum(ods.values()) / len(ods)
         proj.append(mean)
         shifts.append(shift)
