@@ -120,7 +120,7 @@ def place_seeds(centre: np.ndarray, site: np.ndarray, cfg: TextureConfig, *, vox
         charge.append(q)
 
     def place(q: int, partner: int | None) -> None:
-        allowed = d_all >= cfg.min_separation_nm
+        allowed = (d_all >= cfg.min_separation_nm) & (wclass > 0)
         score = np.zeros(n_c)
         same = d_plus if q > 0 else d_minus
         dist_same = cfg.hh_distance_nm if q > 0 else cfg.aa_distance_nm

@@ -115,7 +115,8 @@ def build_texture(phantom: xr.Dataset, cfg: TextureConfig, *, rng: np.random.Gen
         m = np.zeros((3,) + mask.shape)
         if len(s_minus):
             m[:, kk, jj, ii] = string_field(pts, s_minus, s_plus, bvec, hel,
-                                            min_width_nm=4 * voxel, screen_nm=1.5 * voxel).T
+                                            min_width_nm=4 * voxel, screen_nm=1.5 * voxel,
+                                            envelope=True, max_sigma_nm=6 * voxel).T
         else:
             m[:, kk, jj, ii] = bvec[:, None]
         pinned, repaired = pin_cores(m, r_idx, r_q, lattice_charge)
