@@ -10,11 +10,14 @@ and the best time kept (the machine is shared). Rows:
 
 - ``true-probe``: 100 iterations from the true probe, no probe update
   (P1's anchor setting), NRMSE in P1's "phase" mode;
+- ``true-probe split``: the same with each set split over two threads;
 - ``true-probe a=0.1``: the same with the peers' alpha 0.1;
 - ``fixed order``: colouring order of the update sets instead of random;
 - ``nominal+probe``: 100 iterations from a nominal probe (the true one
   defocused by 300 nm, about 1.9 rad at the pupil edge) with probe update,
   NRMSE in "complex" mode;
+- ``nominal+probe, set=1``: the same, one position per update (published rPIE
+  order of updates: the effect of batching on convergence and speed);
 - ``bad frames``: 1 % corrupt frames (readout bands or flux drops),
   precision/recall of the detection over 10 draws, and NRMSE with / without
   removal for one draw;
@@ -128,6 +131,7 @@ def main() -> int:
     base = PtychoConfig(iterations=100, probe_update=False, bad_frames="off")
     true_d = dataclasses.replace(data, probe=truth["probe"])
     run("true-probe", true_d, base, "phase")
+    run("true-probe split", true_d, dataclasses.replace(base, thread_mode="split"), "phase")
     if not a.quick:
         run("true-probe a=0.1", true_d, dataclasses.replace(base, alpha=0.1), "phase")
         run("fixed order", true_d, dataclasses.replace(base, set_order="fixed"), "phase")
@@ -136,6 +140,8 @@ def main() -> int:
         nom_d = dataclasses.replace(data, probe=nominal)
         upd = dataclasses.replace(base, probe_update=True)
         run("nominal+probe", nom_d, upd, "complex")
+        run("nominal+probe, set=1", nom_d, dataclasses.replace(upd, max_set_size=1),
+            "complex")
         run("nominal+probe+pupil", nom_d,
             dataclasses.replace(upd, defocus_correction="pupil_phase"), "complex")
         run("nominal, no update", nom_d, base, "complex")

@@ -79,7 +79,7 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
         if cfg.subpixel_positions and np.abs(frac).max() > 1e-3:
             ramps = shift_kernels(frac, window)
             kernels = ramps if kernels is None else kernels * ramps
-        scans.append(prepare_scan(d.frames[keep], grid, obj, kernels))
+        scans.append(prepare_scan(d.frames[keep], grid, obj, kernels, cfg.max_set_size))
         grids.append(grid)
         kept.append(keep)
         dropped.append(bad)

@@ -37,6 +37,9 @@ class PtychoConfig(Section):
     set_order: Literal["fixed", "random"] = param(
         "random", doc="Order of the non-overlapping update sets within an iteration: 'fixed' "
         "(colouring order) or 'random' (a fresh permutation per iteration from rng).")
+    max_set_size: int = param(0, doc="Largest update set (0: as many disjoint windows as the "
+                              "colouring finds; 1: the published position-by-position rPIE, "
+                              "for comparison).", ge=0)
     thread_mode: Literal["fft", "split"] = param(
         "fft", doc="How a set uses threads: 'fft' (batched FFTs with workers=n_threads) or "
         "'split' (the set's positions in two halves on two threads, FFT workers=1; same "

@@ -50,7 +50,8 @@ from .config import PtychoConfig
 __all__ = ["update_sets", "ObjectGrid", "object_grid", "rpie"]
 
 
-def update_sets(corners: np.ndarray, window: tuple[int, int]) -> list[np.ndarray]:
+def update_sets(corners: np.ndarray, window: tuple[int, int], max_size: int = 0
+                ) -> list[np.ndarray]:
     """Split positions into sets whose probe windows are mutually disjoint.
 
     Parameters
@@ -58,6 +59,9 @@ def update_sets(corners: np.ndarray, window: tuple[int, int]) -> list[np.ndarray
     corners : (n, 2) int
         Top-left (row, col) of each probe window in the object array.
     window : (H, W)
+    max_size : int
+        Split larger sets into chunks of at most this many (0: no limit; 1:
+        the published one-position-at-a-time rPIE).
 
     Returns
     -------
@@ -73,7 +77,10 @@ def update_sets(corners: np.ndarray, window: tuple[int, int]) -> list[np.ndarray
         used = np.zeros(n + 1, dtype=bool)
         used[colour[conflict[i] & (colour >= 0)]] = True
         colour[i] = int(np.argmin(used))
-    return [np.nonzero(colour == c)[0] for c in range(colour.max() + 1)]
+    sets = [np.nonzero(colour == c)[0] for c in range(colour.max() + 1)]
+    if max_size:
+        sets = [s[i:i + max_size] for s in sets for i in range(0, len(s), max_size)]
+    return sets
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,7 @@ def shift_kernels(shift_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray,
-                 kernels: np.ndarray | None = None) -> _Scan:
+                 kernels: np.ndarray | None = None, max_set_size: int = 0) -> _Scan:
     """Arrange one scan's amplitudes by update set (DC moved to the corner once).
 
     ``kernels`` (n, H, W): per-position propagators of the probe (tilted-plane
@@ -154,7 +161,7 @@ def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray,
     """
     h, w = frames.shape[1:]
     amp = np.sqrt(np.maximum(np.fft.ifftshift(frames, axes=(-2, -1)), 0)).astype(np.float32)
-    sets = update_sets(grid.corners, (h, w))
+    sets = update_sets(grid.corners, (h, w), max_set_size)
     view = as_strided(obj, shape=(obj.shape[0] - h + 1, obj.shape[1] - w + 1, h, w),
                       strides=obj.strides * 2)
     return _Scan(obj=obj, view=view, amps=[np.ascontiguousarray(amp[s]) for s in sets],
