@@ -388,3 +388,24 @@ def test_refine_truth(small_phantom):
 def test_invalid_texture_config(kw):
     with pytest.raises(ConfigError):
         TextureConfig(**kw)
+
+
+def test_netcdf_round_trip_gives_the_same_truth(small_phantom, tmp_path):
+    """The pipeline hands the phantom over as phantom.nc: same texture as in memory."""
+    from synthvec.io import read_netcdf, write_netcdf
+
+    cfg, ph = small_phantom
+    tcfg = TextureConfig(n_hedgehogs=2, n_antihedgehogs=2, relax_iterations=30)
+    write_netcdf(ph, tmp_path / "phantom.nc")
+    back = read_netcdf(tmp_path / "phantom.nc")
+    a, sa = build_texture(ph, tcfg, rng=np.random.default_rng(3))
+    b, sb = build_texture(back, tcfg, rng=np.random.default_rng(3))
+    assert a.m.values.tobytes() == b.m.values.tobytes()
+    pd.testing.assert_frame_equal(sa, sb)
+    write_netcdf(b, tmp_path / "truth.nc")
+    truth = read_netcdf(tmp_path / "truth.nc")
+    assert truth["mask"].dtype == bool
+    _, metrics = realised_defects(truth, sb)
+    assert metrics["truth_seeds_realised"] == 4 and metrics["truth_unseeded_defects"] == 0
+    fine = refine_truth(truth, cfg, 2)
+    assert fine.m.shape[1:] == tuple(2 * n for n in truth.material.shape)

@@ -245,7 +245,7 @@ def pin_cores(m: np.ndarray, cubes: np.ndarray, charge: np.ndarray, lattice_char
 
 
 def relax_exchange(m: np.ndarray, mask: np.ndarray, pinned: np.ndarray, *, iterations: int,
-                   step: float, check=None, check_every: int = 20) -> tuple[np.ndarray, int]:
+                   step: float, check=None, first_check: int = 5) -> tuple[np.ndarray, int]:
     """Exchange-only projected-gradient relaxation on |m| = 1 inside ``mask``.
 
     Parameters
@@ -261,11 +261,13 @@ def relax_exchange(m: np.ndarray, mask: np.ndarray, pinned: np.ndarray, *, itera
     step : float
         ``tau``; the update is stable for ``tau <= 1/6``.
     check : callable, optional
-        ``check(m) -> bool``, called every ``check_every`` steps; when it
-        returns False (e.g. a defect nucleated next to a pinned core, the
+        ``check(m) -> bool``, called after ``first_check``, 2, 4, 8... times
+        as many steps and after the last one (nucleation, if any, happens
+        early, while the constructed field is steepest); when it returns
+        False (e.g. a defect nucleated next to a pinned core, the
         lattice-scale screening that pure exchange favours) the field of the
         previous check is returned and the relaxation stops.
-    check_every : int
+    first_check : int
 
     Returns
     -------
@@ -280,6 +282,11 @@ def relax_exchange(m: np.ndarray, mask: np.ndarray, pinned: np.ndarray, *, itera
     h = np.empty_like(m)
     norm = np.empty(m.shape[1:], dtype=m.dtype)
     good, done = m.copy(), 0
+    checkpoints = {iterations}
+    c = max(1, first_check)
+    while c < iterations:
+        checkpoints.add(c)
+        c *= 2
     for it in range(1, iterations + 1):
         h[:, :-1] = m[:, 1:]
         h[:, -1] = 0.0
@@ -296,7 +303,7 @@ def relax_exchange(m: np.ndarray, mask: np.ndarray, pinned: np.ndarray, *, itera
         np.sqrt(norm, out=norm)
         norm[norm == 0] = 1.0
         m /= norm
-        if check is not None and (it % check_every == 0 or it == iterations):
+        if check is not None and it in checkpoints:
             if not check(m):
                 return good, done
             good, done = m.copy(), it
