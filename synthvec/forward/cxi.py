@@ -65,7 +65,7 @@ class ScanRecord:
     truth: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def write_cxi(path: str | os.PathLike, rec: ScanRecord, *, compression: int = 4) -> Path:
+def write_cxi(path: str | os.PathLike, rec: ScanRecord, *, compression: int = 1) -> Path:
     """Write one scan atomically (temporary name, then rename)."""
     n = rec.data.shape[-1]
     with atomic_path(path, ".cxi") as tmp, h5py.File(tmp, "w") as f:

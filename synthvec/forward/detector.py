@@ -19,7 +19,7 @@ import numpy as np
 import scipy.fft as sfft
 
 __all__ = ["detector_frequencies", "far_field_intensity", "coarse_probe", "record_frames",
-           "poisson_sample", "CORRUPT_KINDS"]
+           "CORRUPT_KINDS"]
 
 CORRUPT_KINDS = ("readout", "flux")
 
@@ -77,51 +77,6 @@ def coarse_probe(fine_probe: np.ndarray, n_det: int, *, workers: int = 1) -> np.
     return sfft.fftshift(small, axes=(-2, -1))
 
 
-def poisson_sample(lam: np.ndarray, rng: np.random.Generator, *, small: float = 10.0
-                   ) -> np.ndarray:
-    """Exact Poisson draws, fast for the many dim pixels of diffraction patterns.
-
-    Dim pixels (mean below ``small``) are laid end to end on one intensity
-    axis ``[0, sum lam)``; the arrival times of a unit-rate Poisson process on
-    that axis (cumulative sums of standard exponentials) are binned by the
-    pixels' cumulative means, which gives every dim pixel an independent
-    Poisson(lam) count at a cost proportional to its photons rather than to
-    its pixels. Bright pixels use numpy's sampler. The stream consumed
-    depends on ``lam`` only.
-
-    Parameters
-    ----------
-    lam : ndarray, float, >= 0
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    ndarray, float64, shape of ``lam``
-    """
-    flat = np.asarray(lam, dtype=float).ravel()
-    if flat.size and flat.min() < 0:
-        raise ValueError("Poisson means must be >= 0")
-    out = np.empty(flat.shape)
-    dim = flat < small
-    edges = np.cumsum(flat[dim])
-    total = float(edges[-1]) if edges.size else 0.0
-    chunks, t_end = [], 0.0
-    while t_end < total:
-        n_draw = int(total - t_end + 6.0 * np.sqrt(total - t_end) + 16)
-        t = t_end + np.cumsum(rng.standard_exponential(n_draw))
-        chunks.append(t)
-        t_end = float(t[-1])
-    if chunks:
-        arrivals = np.concatenate(chunks)
-        arrivals = arrivals[arrivals < total]
-        which = np.searchsorted(edges, arrivals, side="right")
-        out[dim] = np.bincount(which, minlength=edges.size)
-    else:
-        out[dim] = 0.0
-    out[~dim] = rng.poisson(flat[~dim])
-    return out.reshape(np.shape(lam))
-
-
 def record_frames(clean: np.ndarray, *, rng: np.random.Generator, background: float,
                   readout_noise: float, saturation: float | None,
                   flux_factor: np.ndarray, readout_fault: np.ndarray,
@@ -158,7 +113,7 @@ def record_frames(clean: np.ndarray, *, rng: np.random.Generator, background: fl
     -------
     ndarray, (F, N, N) float32, counts rounded to whole analogue-to-digital units
     """
-    counts = poisson_sample(clean + background, rng)
+    counts = rng.poisson(clean + background).astype(np.float64)
     noise = (readout_noise * rng.standard_normal(counts.shape, dtype=np.float32)
              if readout_noise > 0 else 0.0)
     for i in np.flatnonzero(np.asarray(flux_factor) < 1.0):

@@ -63,7 +63,7 @@ def footprint_bounds_nm(shape_zyx: tuple[int, int, int], voxel_nm: float,
 
 
 def ray_integrals(channels: np.ndarray, *, voxel_nm: float, rotation: np.ndarray,
-                  u_nm: np.ndarray, v_nm: np.ndarray, max_step_fraction: float = 0.5,
+                  u_nm: np.ndarray, v_nm: np.ndarray, max_step_fraction: float | None = None,
                   interpolation: str = "nearest",
                   slab_edges_nm: np.ndarray | None = None) -> np.ndarray:
     """Line integrals of a voxel volume along the beam, on a detector grid.
@@ -79,8 +79,12 @@ def ray_integrals(channels: np.ndarray, *, voxel_nm: float, rotation: np.ndarray
         Sample-to-lab rotation ``R`` (:func:`synthvec.geometry.rotation`).
     u_nm, v_nm : ndarray, (U,) and (V,)
         Detector coordinates of the rays, nm.
-    max_step_fraction : float
-        Largest in-plane move of a ray between samples, in voxels.
+    max_step_fraction : float, optional
+        Largest in-plane move of a ray between samples, in voxels (default 1
+        for nearest-voxel sampling, 0.5 for linear).
+    interpolation : {"nearest", "linear"}
+        Nearest voxel (integrates the piecewise-constant voxel model) or
+        bilinear within each layer.
     slab_edges_nm : ndarray, (S + 1,), optional
         Increasing lab depths s (along the beam, nm, 0 at the rotation
         centre). When given, the integral is split into the S slabs.
@@ -112,6 +116,8 @@ def ray_integrals(channels: np.ndarray, *, voxel_nm: float, rotation: np.ndarray
     fx0 = (uu * a[0] + vv * b[0] + s0 * k[0]) / voxel_nm + (nx - 1) / 2.0 + 2.0
     fy0 = (uu * a[1] + vv * b[1] + s0 * k[1]) / voxel_nm + (ny - 1) / 2.0 + 2.0
     cx, cy = k[0] / k[2], k[1] / k[2]          # in-plane voxels per voxel of z
+    if max_step_fraction is None:
+        max_step_fraction = 1.0 if interpolation == "nearest" else 0.5
     n_sub = max(1, int(np.ceil(np.hypot(cx, cy) / max_step_fraction)))
     dl = voxel_nm / n_sub / abs(k[2])          # path length of one sample
     offsets = (np.arange(n_sub) + 0.5) / n_sub - 0.5
