@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -47,6 +48,8 @@ __all__ = ["Suite", "load_suite", "read_baselines", "check_metrics", "updated_ba
            "run_regress", "DEFAULT_RULES", "BASELINE_COLUMNS", "DIRECTIONS"]
 
 BASELINE_COLUMNS = ("scenario", "seed", "metric", "baseline", "tolerance", "direction")
+_TABLE_COLUMNS = ("scenario", "seed", "metric", "value", "baseline", "tolerance", "direction",
+                  "status")
 DIRECTIONS = ("higher", "lower", "equal")
 
 #: (metric glob, direction, relative tolerance, absolute tolerance floor) for metrics new to a
@@ -216,8 +219,7 @@ def check_metrics(current: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFram
         rows.append({"scenario": b.scenario, "seed": b.seed, "metric": b.metric, "value": value,
                      "baseline": float(b.baseline), "tolerance": float(b.tolerance),
                      "direction": b.direction, "status": status})
-    table = pd.DataFrame(rows, columns=["scenario", "seed", "metric", "value", "baseline",
-                                        "tolerance", "direction", "status"])
+    table = pd.DataFrame(rows, columns=list(_TABLE_COLUMNS))
     order = table["status"].map({"FAIL": 0, "missing": 1, "pass": 2})
     return table.assign(_o=order).sort_values("_o", kind="stable").drop(columns="_o") \
         .reset_index(drop=True)
@@ -291,8 +293,12 @@ def run_regress(suite: str = "smoke", *, update_baselines: bool = False,
     Raises
     ------
     InputError
-        Bad suite or baseline file, no baseline file (the message gives the
-        command that creates it), or a run that failed.
+        Bad suite or baseline file, or no baseline file (the message gives
+        the command that creates it).
+
+    A run that fails (an exception in a stage) is a regression: exit code 1,
+    one ``status = "error"`` row per failed run with the error in ``note``
+    (traceback on stderr); baselines are not updated then.
     """
     s = load_suite(suite, root)
     if not update_baselines and not s.baselines.is_file():
@@ -302,11 +308,17 @@ def run_regress(suite: str = "smoke", *, update_baselines: bool = False,
     work = Path(work_dir) if work_dir is not None else Path("runs") / "regress" / suite
     runs = s.runs(work)
     results = execute_runs(runs, stages=stages, scheduler=scheduler, progress=progress)
-    failed = [(r, res) for r, res in zip(runs, results) if not res["ok"]]
-    if failed:
-        r, res = failed[0]
-        raise InputError(f"suite {suite}: run {r.run_id} failed: {res['error']} (run directory "
-                         f"{r.run_dir})")
+    failed = pd.DataFrame([{"scenario": r.labels["scenario"], "seed": r.scenario.run.seed,
+                            "metric": "(run failed)", "value": float("nan"),
+                            "baseline": float("nan"), "tolerance": float("nan"), "direction": "",
+                            "status": "error", "note": f"{res['error']} (see {r.run_dir})"}
+                           for r, res in zip(runs, results) if not res["ok"]],
+                          columns=[*_TABLE_COLUMNS, "note"])
+    if len(failed):  # a crash is a regression; baselines are never written from a failed run
+        for r, res in zip(runs, results):
+            if not res["ok"]:
+                print(f"synthvec regress: {r.run_id} failed:\n{res['traceback']}", file=sys.stderr)
+        return 1, failed
     frames = [res["metrics"].assign(scenario=r.labels["scenario"], seed=r.scenario.run.seed)
               for r, res in zip(runs, results)]
     current = pd.concat(frames, ignore_index=True)

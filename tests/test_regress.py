@@ -157,3 +157,20 @@ def test_shipped_smoke_suite():
     assert [x.run.name for x in s.scenarios] == ["smoke"] and s.seeds == (1,)
     assert s.baselines == REPO / "validation" / "smoke_baselines.csv"
     assert [r.scenario.run.seed for r in s.runs(Path("w"))] == [1]
+
+
+def _crash(ctx):
+    raise RuntimeError("stage crashed (dummy)")
+
+
+def test_crashing_run_is_a_regression_and_never_a_baseline(root, capsys):
+    _write(root, REACHED)
+    before = (root / "mini_baselines.csv").read_text()
+    crash = STAGES + [Stage("crash", _crash, sections=(), modules=("synthvec.config",))]
+    for update in (False, True):
+        code, table = run_regress("mini", root=root, stages=crash, work_dir=root.parent / "runs",
+                                  update_baselines=update)
+        assert code == 1 and set(table["status"]) == {"error"} and len(table) == 4
+        assert table["note"].str.contains("stage crashed").all()
+    assert (root / "mini_baselines.csv").read_text() == before
+    assert "stage crashed (dummy)" in capsys.readouterr().err
