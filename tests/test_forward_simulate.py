@@ -117,3 +117,19 @@ def test_projection_error_report_keys():
         for k in ("exit_wave_rel_err", "od_rel_err", "xmcd_rel_err"):
             value = rep[f"{k}_tilt{t}deg"]
             assert 0.0 <= value < 0.5
+
+
+def test_multislice_frames_close_to_projection_frames(tmp_path):
+    # a thin weak object: both propagation models give nearly the same expected patterns
+    geo = GeometryConfig(phis_deg=(0.0,), tilt_min_deg=0.0, tilt_max_deg=0.0)
+    base = config(corrupt_rate=0.0, background_counts=0.0, readout_noise_counts=0.0,
+                  photons_per_frame=1e9)
+    truth = small_truth(shape=(4, 48, 48))
+    out = {}
+    for prop in ("projection", "multislice"):
+        cfg = dataclasses.replace(base, propagation=prop, multislice_slab_nm=2.5)
+        df = simulate_experiment(truth, geo, cfg, tmp_path / prop, rng=np.random.default_rng(5),
+                                 recon_voxel_nm=5.0)
+        out[prop] = read_cxi(df.path[0]).data
+    a, b = out["projection"], out["multislice"]
+    assert np.linalg.norm(a - b) / np.linalg.norm(a) < 0.01

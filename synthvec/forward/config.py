@@ -11,6 +11,7 @@ group of each CXI file, never into the nominal fields.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ..config import Section, param
 from ..errors import ConfigError
@@ -131,8 +132,13 @@ class SimulateConfig(Section):
     oversample: int = param(2, doc="Exit waves are formed on a grid this many times finer than "
                             "the object pixel and cropped in the far field (no inverse crime).",
                             ge=1, le=4)
-    multislice_slab_nm: float = param(10.0, doc="Slab thickness of the multislice reference "
-                                      "(angular-spectrum propagation between slabs), nm.", gt=0)
+    propagation: Literal["projection", "multislice"] = param(
+        "projection", doc="Exit waves of the frames: 'projection' (projection approximation, "
+        "the probe defocused per scan position by the local depth of the tilted sample) or "
+        "'multislice' (angular-spectrum propagation through slabs at their true depths; "
+        "~30x slower).")
+    multislice_slab_nm: float = param(10.0, doc="Slab thickness of multislice (frames and the "
+                                      "projection-error report), nm.", gt=0)
     optics: OpticsConfig = param(default_factory=OpticsConfig, doc="Optical constants.")
     probe: ProbeConfig = param(default_factory=ProbeConfig, doc="Zone plate probe.")
     scan: ScanConfig = param(default_factory=ScanConfig, doc="Raster scan.")

@@ -77,28 +77,41 @@ def multislice(slab_transmissions: np.ndarray, slab_centres_nm: np.ndarray, *, p
 
     Parameters
     ----------
-    slab_transmissions : ndarray, (S, rows, cols) complex
-        Transmission of each slab (projection approximation within the slab).
+    slab_transmissions : ndarray, (S, ..., rows, cols) complex
+        Transmission of each slab (projection approximation within the slab);
+        the middle axes broadcast against ``incident``.
     slab_centres_nm : ndarray, (S,)
         Increasing lab depths of the slab centres, nm.
     pixel_nm, wavelength_nm : float
         Sampling and wavelength, nm.
-    incident : ndarray, (rows, cols) complex, optional
+    incident : ndarray, (..., rows, cols) complex, optional
         Illumination at s = 0 (default: unit plane wave).
 
     Returns
     -------
-    ndarray, (rows, cols) complex128
+    ndarray, (..., rows, cols) complex128
     """
     t = np.asarray(slab_transmissions)
     centres = np.asarray(slab_centres_nm, dtype=float)
-    if t.ndim != 3 or t.shape[0] != centres.size:
-        raise ValueError("slab_transmissions must be (S, rows, cols) with one centre per slab")
+    if t.ndim < 3 or t.shape[0] != centres.size:
+        raise ValueError("slab_transmissions must be (S, ..., rows, cols) with one centre per slab")
     psi = np.ones(t.shape[1:], complex) if incident is None else np.asarray(incident, complex)
-    kw = {"pixel_nm": pixel_nm, "wavelength_nm": wavelength_nm, "workers": workers}
-    psi = propagate(psi, centres[0], **kw)
+    shape = t.shape[-2:]
+    kernels: dict[float, np.ndarray] = {}
+
+    def step(field, dz):
+        key = round(float(dz), 9)
+        if key == 0.0:
+            return field
+        if key not in kernels:
+            kernels[key] = transfer_function(shape, pixel_nm=pixel_nm,
+                                             wavelength_nm=wavelength_nm, distance_nm=dz)
+        spec = sfft.fft2(field, workers=workers)
+        return sfft.ifft2(spec * kernels[key], workers=workers)
+
+    psi = step(psi, centres[0])
     for i in range(len(centres)):
         psi = psi * t[i]
         if i + 1 < len(centres):
-            psi = propagate(psi, centres[i + 1] - centres[i], **kw)
-    return propagate(psi, -centres[-1], **kw)
+            psi = step(psi, centres[i + 1] - centres[i])
+    return step(psi, -centres[-1])

@@ -26,8 +26,7 @@ def raster_positions(support: np.ndarray, *, pixel_nm: float, origin_index: tupl
     pixel_nm : float
         Pitch of ``support``, nm.
     origin_index : (int, int)
-        (row, col) of ``support`` that sits at u = v = 0... given as the
-        grid index of element [0, 0]: element (i, j) is at
+        Grid index of element [0, 0] of ``support``: element (i, j) sits at
         ``v = (origin_index[0] + i) * pixel_nm``, ``u = (origin_index[1] + j) * pixel_nm``.
     step_nm, margin_nm : float
         Raster pitch and margin, nm.
@@ -54,8 +53,7 @@ def raster_positions(support: np.ndarray, *, pixel_nm: float, origin_index: tupl
     j = np.rint(pos[:, 1] / pixel_nm - origin_index[1]).astype(int)
     inside = (i >= 0) & (i < support.shape[0]) & (j >= 0) & (j < support.shape[1])
     d = np.full(len(pos), np.inf)
-    d[inside] = dist[i[inside], j[inside]]
-    # outside the grid: distance to the box of the grid as a lower bound of the true distance
+    d[inside] = dist[i[inside], j[inside]]      # off the grid: farther than any support
     return pos[d <= margin_nm + 0.5 * step_nm]
 
 

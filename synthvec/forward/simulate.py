@@ -34,7 +34,7 @@ from .detector import coarse_probe, far_field_intensity, record_frames
 from .optics import transmission, wavelength_nm
 from .probe import probe_modes, zone_plate_probe
 from .project import footprint_bounds_nm, material_channels, ray_integrals
-from .propagate import axial_phase_per_nm
+from .propagate import axial_phase_per_nm, multislice
 from .scan import draw_corrupt_frames, mid_plane_depth_nm, raster_positions
 
 __all__ = ["simulate_experiment", "project_tilt", "TiltProjection", "BeamModel", "beam_model",
@@ -53,6 +53,8 @@ class TiltProjection:
     v0: int
     pixel_nm: float
     rotation: np.ndarray       # true sample-to-lab rotation
+    slabs: np.ndarray | None = None         # (S, V, U, 3) float32, multislice only
+    slab_centres_nm: np.ndarray | None = None
 
 
 @dataclass
@@ -79,8 +81,12 @@ def check_truth(truth: xr.Dataset) -> float:
 
 
 def project_tilt(truth: xr.Dataset, *, phi_deg: float, theta_deg: float,
-                 pixel_nm: float) -> TiltProjection:
-    """Integrate the truth along the beam of (phi, theta) on the fine detector grid."""
+                 pixel_nm: float, slab_nm: float | None = None) -> TiltProjection:
+    """Integrate the truth along the beam of (phi, theta) on the fine detector grid.
+
+    With ``slab_nm`` the integrals are also split into slabs of that
+    thickness along the beam (for multislice frames).
+    """
     voxel = check_truth(truth)
     rot = rotation(phi_deg, theta_deg)
     k = beam_direction(phi_deg, theta_deg)
@@ -91,9 +97,28 @@ def project_tilt(truth: xr.Dataset, *, phi_deg: float, theta_deg: float,
     v0, v1 = int(np.floor(v_lo / pixel_nm)) - 1, int(np.ceil(v_hi / pixel_nm)) + 1
     u = np.arange(u0, u1 + 1) * pixel_nm
     v = np.arange(v0, v1 + 1) * pixel_nm
-    integ = ray_integrals(ch, voxel_nm=voxel, rotation=rot, u_nm=u, v_nm=v)
-    return TiltProjection(integrals=integ.astype(np.float32), u0=u0, v0=v0, pixel_nm=pixel_nm,
-                          rotation=rot)
+    if slab_nm is None:
+        integ = ray_integrals(ch, voxel_nm=voxel, rotation=rot, u_nm=u, v_nm=v)
+        return TiltProjection(integrals=integ.astype(np.float32), u0=u0, v0=v0,
+                              pixel_nm=pixel_nm, rotation=rot)
+    lo, hi = depth_range_nm(shape, voxel, rot)
+    n_slab = max(1, int(np.ceil((hi - lo) / slab_nm)))
+    edges = np.linspace(lo - 1e-6, hi + 1e-6, n_slab + 1)
+    slabs = ray_integrals(ch, voxel_nm=voxel, rotation=rot, u_nm=u, v_nm=v,
+                          slab_edges_nm=edges).astype(np.float32)
+    return TiltProjection(integrals=slabs.sum(axis=0), u0=u0, v0=v0, pixel_nm=pixel_nm,
+                          rotation=rot, slabs=slabs,
+                          slab_centres_nm=0.5 * (edges[:-1] + edges[1:]))
+
+
+def depth_range_nm(shape_zyx: tuple[int, int, int], voxel_nm: float,
+                   rotation_: np.ndarray) -> tuple[float, float]:
+    """Range of lab depth s (along the beam) covered by the volume box, nm."""
+    nz, ny, nx = shape_zyx
+    half = 0.5 * voxel_nm * np.array([nx, ny, nz], dtype=float)
+    corners = np.array([[a, b, c] for a in (-1, 1) for b in (-1, 1) for c in (-1, 1)]) * half
+    depth = corners @ np.asarray(rotation_)[2]
+    return float(depth.min()), float(depth.max())
 
 
 def beam_model(cfg: SimulateConfig, *, fine_pixel_nm: float, rng: np.random.Generator
@@ -114,22 +139,73 @@ def beam_model(cfg: SimulateConfig, *, fine_pixel_nm: float, rng: np.random.Gene
                      true_defocus_nm=true_defocus)
 
 
-def _transmission_grid(proj: TiltProjection, j_lo: np.ndarray, j_hi: np.ndarray, *,
-                       cfg: SimulateConfig, helicity: int) -> np.ndarray:
-    """Complex transmission on fine-grid rows j_lo[0]..j_hi[0], cols j_lo[1]..j_hi[1] (excl.)."""
-    t = np.ones((j_hi[0] - j_lo[0], j_hi[1] - j_lo[1]), np.complex64)
-    nv, nu, _ = proj.integrals.shape
+def _transmission_grid(integrals: np.ndarray, proj: TiltProjection, j_lo: np.ndarray,
+                       j_hi: np.ndarray, *, cfg: SimulateConfig, helicity: int) -> np.ndarray:
+    """Complex transmission on fine-grid rows j_lo[0]..j_hi[0], cols j_lo[1]..j_hi[1] (excl.).
+
+    ``integrals`` is ``proj.integrals`` (V, U, 3) or ``proj.slabs`` (S, V, U, 3).
+    """
+    lead = integrals.shape[:-3]
+    t = np.ones(lead + (j_hi[0] - j_lo[0], j_hi[1] - j_lo[1]), np.complex64)
+    nv, nu = integrals.shape[-3:-1]
     r0, c0 = proj.v0 - j_lo[0], proj.u0 - j_lo[1]
-    rs, cs = slice(max(r0, 0), min(r0 + nv, t.shape[0])), slice(max(c0, 0), min(c0 + nu, t.shape[1]))
-    sub = proj.integrals[rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0]
-    t[rs, cs] = transmission(sub[..., 0], sub[..., 1], sub[..., 2], optics=cfg.optics,
-                             energy_ev=cfg.energy_ev, helicity=helicity)
+    rs = slice(max(r0, 0), min(r0 + nv, t.shape[-2]))
+    cs = slice(max(c0, 0), min(c0 + nu, t.shape[-1]))
+    sub = integrals[..., rs.start - r0:rs.stop - r0, cs.start - c0:cs.stop - c0, :]
+    t[..., rs, cs] = transmission(sub[..., 0], sub[..., 1], sub[..., 2], optics=cfg.optics,
+                                  energy_ev=cfg.energy_ev, helicity=helicity)
     return t
 
 
+def _windows(grid: np.ndarray, j: np.ndarray, j_lo: np.ndarray, n_f: int) -> np.ndarray:
+    """Stack the (..., n_f, n_f) windows of ``grid`` centred on fine-grid positions j."""
+    r0 = j[:, 0] - n_f // 2 - j_lo[0]
+    c0 = j[:, 1] - n_f // 2 - j_lo[1]
+    return np.stack([grid[..., r:r + n_f, c:c + n_f] for r, c in zip(r0, c0)], axis=-3)
+
+
+def _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, *, helicity):
+    """Expected intensities per photon: projection approximation, probe defocused by depth."""
+    n = cfg.detector.n_pixels
+    n_f, pf = n * cfg.oversample, proj.pixel_nm
+    lam = wavelength_nm(cfg.energy_ev)
+    tgrid = _transmission_grid(proj.integrals, proj, j_lo, j_hi, cfg=cfg, helicity=helicity)
+    clean = np.empty((len(j), n, n))
+    bin_nm = cfg.probe.defocus_bin_nm
+    bins = np.rint(depth / bin_nm).astype(np.int64)
+    spec_modes = sfft.fft2(sfft.ifftshift(beam.true_fine, axes=(-2, -1)), workers=1)
+    kz_phase, kz_prop = axial_phase_per_nm((n_f, n_f), pixel_nm=pf, wavelength_nm=lam)
+    for b in np.unique(bins):
+        h = np.exp(1j * (b * bin_nm) * kz_phase) * kz_prop
+        modes = sfft.fftshift(sfft.ifft2(spec_modes * h, workers=1), axes=(-2, -1))
+        sel = np.flatnonzero(bins == b)
+        win = _windows(tgrid, j[sel], j_lo, n_f)
+        inten = far_field_intensity(win[:, None] * modes.astype(np.complex64)[None], n,
+                                    workers=1)
+        clean[sel] = np.einsum("fmij,m->fij", inten, beam.weights)
+    return clean
+
+
+def _multislice_frames(proj, beam, cfg, j, j_lo, j_hi, *, helicity, chunk=8):
+    """Expected intensities per photon: multislice through the slabs at their true depths."""
+    n = cfg.detector.n_pixels
+    n_f, pf = n * cfg.oversample, proj.pixel_nm
+    lam = wavelength_nm(cfg.energy_ev)
+    tslabs = _transmission_grid(proj.slabs, proj, j_lo, j_hi, cfg=cfg, helicity=helicity)
+    clean = np.empty((len(j), n, n))
+    modes = beam.true_fine.astype(np.complex64)
+    for start in range(0, len(j), chunk):
+        sel = slice(start, min(start + chunk, len(j)))
+        win = _windows(tslabs, j[sel], j_lo, n_f)                # (S, F, n_f, n_f)
+        psi = multislice(win[:, :, None], proj.slab_centres_nm, pixel_nm=pf,
+                         wavelength_nm=lam, incident=modes[None], workers=1)
+        inten = far_field_intensity(psi, n, workers=1)
+        clean[sel] = np.einsum("fmij,m->fij", inten, beam.weights)
+    return clean
+
+
 def simulate_scan(proj: TiltProjection, beam: BeamModel, cfg: SimulateConfig, *,
-                  helicity: int, shift_vu_nm: np.ndarray, seed: np.random.SeedSequence,
-                  object_pixel_nm: float) -> dict:
+                  helicity: int, shift_vu_nm: np.ndarray, seed: np.random.SeedSequence) -> dict:
     """Simulate one scan's frames; return the CXI content (nominal + truth) as a dict."""
     sc, dc = cfg.scan, cfg.detector
     os_, n = cfg.oversample, dc.n_pixels
@@ -147,24 +223,12 @@ def simulate_scan(proj: TiltProjection, beam: BeamModel, cfg: SimulateConfig, *,
     depth = mid_plane_depth_nm(true, proj.rotation)
     j_lo = j.min(axis=0) - n_f // 2
     j_hi = j.max(axis=0) + n_f // 2
-    tgrid = _transmission_grid(proj, j_lo, j_hi, cfg=cfg, helicity=helicity)
-    lam = wavelength_nm(cfg.energy_ev)
     photons_true = dc.photons_per_frame * (1.0 + dc.flux_error)
-    clean = np.empty((n_frames, n, n))
-    bin_nm = cfg.probe.defocus_bin_nm
-    bins = np.rint(depth / bin_nm).astype(np.int64)
-    spec_modes = sfft.fft2(sfft.ifftshift(beam.true_fine, axes=(-2, -1)), workers=1)
-    kz_phase, kz_prop = axial_phase_per_nm((n_f, n_f), pixel_nm=pf, wavelength_nm=lam)
-    for b in np.unique(bins):
-        h = np.exp(1j * (b * bin_nm) * kz_phase) * kz_prop
-        modes = sfft.fftshift(sfft.ifft2(spec_modes * h, workers=1), axes=(-2, -1))
-        modes = modes.astype(np.complex64)
-        sel = np.flatnonzero(bins == b)
-        r0 = j[sel, 0] - n_f // 2 - j_lo[0]
-        c0 = j[sel, 1] - n_f // 2 - j_lo[1]
-        win = np.stack([tgrid[r:r + n_f, c:c + n_f] for r, c in zip(r0, c0)])
-        inten = far_field_intensity(win[:, None] * modes[None], n, workers=1)
-        clean[sel] = photons_true * np.einsum("fmij,m->fij", inten, beam.weights)
+    if proj.slabs is not None:
+        clean = _multislice_frames(proj, beam, cfg, j, j_lo, j_hi, helicity=helicity)
+    else:
+        clean = _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, helicity=helicity)
+    clean *= photons_true
     index, kind, flux, rows = draw_corrupt_frames(n_frames, n, rate=dc.corrupt_rate,
                                                   rng=np.random.default_rng(s_corrupt))
     data = record_frames(clean, rng=np.random.default_rng(s_frames),
@@ -193,7 +257,7 @@ def _translation_m(pos_vu_nm: np.ndarray) -> np.ndarray:
 
 def _scan_task(proj, beam, cfg, meta, path):
     res = simulate_scan(proj, beam, cfg, helicity=meta["helicity"], shift_vu_nm=meta["shift"],
-                        seed=meta["seed"], object_pixel_nm=meta["pixel_nm"])
+                        seed=meta["seed"])
     n = cfg.detector.n_pixels
     lam_m = wavelength_nm(cfg.energy_ev) * 1e-9
     pixel_m = cfg.detector.pixel_um * 1e-6
@@ -257,8 +321,11 @@ def simulate_experiment(truth: xr.Dataset, geometry: GeometryConfig, cfg: Simula
     err = cfg.errors
 
     # closures keep the big objects out of Dask's argument traversal and hashing
+    slab_nm = cfg.multislice_slab_nm if cfg.propagation == "multislice" else None
+
     def proj_task(phi_deg, theta_deg):
-        return project_tilt(truth, phi_deg=phi_deg, theta_deg=theta_deg, pixel_nm=fine)
+        return project_tilt(truth, phi_deg=phi_deg, theta_deg=theta_deg, pixel_nm=fine,
+                            slab_nm=slab_nm)
 
     def scan_task(proj, meta, path):
         return _scan_task(proj, beam, cfg, meta, path)
