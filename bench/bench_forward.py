@@ -5,7 +5,7 @@
 
 Single thread throughout (scipy.fft workers=1, BLAS limited to 1). For a
 0 deg and a 62 deg scan of the quick scenario's volume (300 x 300 x 150 nm,
-2.5 nm simulation voxels, N = 64 detector, oversample 2) it times
+2.5 nm simulation voxels, N = 64 detector, oversample 2 or ``--oversample``) it times
 
 - ``scan``: everything per scan except the ray integrals and the file write:
   transmission, per-depth probe propagation, exit waves on the fine grid,
@@ -65,26 +65,28 @@ def best(fn, repeats):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--oversample", type=int, default=2)
     args = ap.parse_args()
     truth = quick_volume()
-    cfg = SimulateConfig()
+    cfg = SimulateConfig(oversample=args.oversample)
+    os_ = cfg.oversample
     n = cfg.detector.n_pixels
-    beam = beam_model(cfg, fine_pixel_nm=5.0 / cfg.oversample, rng=np.random.default_rng(0))
+    beam = beam_model(cfg, fine_pixel_nm=5.0 / os_, rng=np.random.default_rng(0))
     rows = []
     with threadpool_limits(1):
         for phi, theta in ((0.0, 0.0), (120.0, 62.0)):
             t_proj = best(lambda: project_tilt(truth, phi_deg=phi, theta_deg=theta,
-                                               pixel_nm=2.5), 1)
-            proj = project_tilt(truth, phi_deg=phi, theta_deg=theta, pixel_nm=2.5)
+                                               pixel_nm=5.0 / os_), 1)
+            proj = project_tilt(truth, phi_deg=phi, theta_deg=theta, pixel_nm=5.0 / os_)
 
             def scan():
                 return simulate_scan(proj, beam, cfg, helicity=1, shift_vu_nm=np.zeros(2),
-                                     seed=np.random.SeedSequence(1), object_pixel_nm=5.0)
+                                     seed=np.random.SeedSequence(1))
 
             res = scan()
             f = res["n_frames"]
             rng = np.random.default_rng(0)
-            fine = (rng.normal(size=(f, 2 * n, 2 * n)) + 1j).astype(np.complex64)
+            fine = (rng.normal(size=(f, os_ * n, os_ * n)) + 1j).astype(np.complex64)
             coarse = (rng.normal(size=(f, n, n)) + 1j).astype(np.complex64)
             probe = fine[0].copy()
             clean = np.clip(res["data"].astype(float), 0, None)   # realistic count levels
@@ -97,7 +99,7 @@ def main():
                 readout_fault_counts=0.0, fault_rng=np.random.default_rng(2)), args.repeats)
             t_floor = best(lambda: sfft.ifft2(sfft.fft2(coarse, workers=1), workers=1),
                            args.repeats)
-            rows.append({"phi_deg": phi, "theta_deg": theta, "frames": f,
+            rows.append({"oversample": os_, "phi_deg": phi, "theta_deg": theta, "frames": f,
                          "projection_s": round(t_proj, 4),
                          "scan_us_per_frame": round(t_scan / f * 1e6, 1),
                          "far_field_us_per_frame": round(t_ff / f * 1e6, 1),

@@ -133,3 +133,13 @@ def test_multislice_frames_close_to_projection_frames(tmp_path):
         out[prop] = read_cxi(df.path[0]).data
     a, b = out["projection"], out["multislice"]
     assert np.linalg.norm(a - b) / np.linalg.norm(a) < 0.01
+
+
+def test_projection_error_vanishes_for_thin_object_and_grows_with_thickness():
+    geo = GeometryConfig(phis_deg=(0.0,))
+    thin = projection_error_report(small_truth(shape=(2, 48, 48)), geo, config(),
+                                   tilts_deg=(0.0,))
+    thick = projection_error_report(small_truth(shape=(40, 48, 48)), geo, config(),
+                                    tilts_deg=(0.0,))
+    assert thin["od_rel_err_tilt0deg"] < 0.01
+    assert thick["od_rel_err_tilt0deg"] > 3 * thin["od_rel_err_tilt0deg"]
