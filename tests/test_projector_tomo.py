@@ -17,7 +17,9 @@ ANGLES = np.array([(0.0, 0.0), (0.0, 50.0), (120.0, -62.0), (240.0, 30.0), (33.0
     lambda: SeriesProjector(5, 0.0, [-62.0, 0.0, 44.0], dtype=np.float64),
     lambda: SeriesProjector(6, 120.0, [-20.0, 50.0], order=1, dtype=np.float64),
     lambda: RealSpaceProjector(6, ANGLES[:, 0], ANGLES[:, 1], order=3, dtype=np.float64, threads=2),
-    lambda: RealSpaceProjector(5, ANGLES[:, 0], ANGLES[:, 1], order=1, dtype=np.float64, threads=1),
+    lambda: RealSpaceProjector(5, ANGLES[:, 0], ANGLES[:, 1], order=1, ray_order=1,
+                               dtype=np.float64, threads=1),
+    lambda: RealSpaceProjector(6, ANGLES[:, 0], ANGLES[:, 1], sub=2, dtype=np.float64, threads=2),
     lambda: FourierSliceProjector(6, ANGLES[:, 0], ANGLES[:, 1], dtype=np.float64),
     lambda: FourierSliceProjector(5, ANGLES[:, 0], ANGLES[:, 1], oversampling=1.5, dtype=np.float64),
 ])

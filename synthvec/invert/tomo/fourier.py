@@ -140,7 +140,7 @@ class PaperPair:
                  dtype=np.float32, threads: int | None = None):
         self.forward = FourierSliceProjector(n, phis_deg, thetas_deg, oversampling=oversampling,
                                              dtype=dtype, threads=threads)
-        self.back = RealSpaceProjector(n, phis_deg, thetas_deg, order=1, dtype=dtype,
+        self.back = RealSpaceProjector(n, phis_deg, thetas_deg, order=1, ray_order=1, dtype=dtype,
                                        threads=threads)
         self.domain_shape, self.range_shape = self.forward.domain_shape, self.forward.range_shape
 
