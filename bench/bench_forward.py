@@ -62,6 +62,18 @@ def best(fn, repeats):
     return min(times)
 
 
+def interleaved(fns: dict, repeats: int) -> dict:
+    """Min time of each function, the candidates timed in turn (a shared machine's load
+    then affects them alike)."""
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    return {k: min(v) for k, v in times.items()}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
@@ -90,15 +102,16 @@ def main():
             coarse = (rng.normal(size=(f, n, n)) + 1j).astype(np.complex64)
             probe = fine[0].copy()
             clean = np.clip(res["data"].astype(float), 0, None)   # realistic count levels
-            t_scan = best(scan, args.repeats)
-            t_ff = best(lambda: far_field_intensity(fine * probe[None], n, workers=1),
-                        args.repeats)
-            t_noise = best(lambda: record_frames(
-                clean, rng=np.random.default_rng(1), background=0.05, readout_noise=0.5,
-                saturation=None, flux_factor=np.ones(f), readout_fault=np.zeros((f, 2), int),
-                readout_fault_counts=0.0, fault_rng=np.random.default_rng(2)), args.repeats)
-            t_floor = best(lambda: sfft.ifft2(sfft.fft2(coarse, workers=1), workers=1),
-                           args.repeats)
+            t = interleaved({
+                "scan": scan,
+                "far_field": lambda: far_field_intensity(fine * probe[None], n, workers=1),
+                "noise": lambda: record_frames(
+                    clean, rng=np.random.default_rng(1), background=0.05, readout_noise=0.5,
+                    saturation=None, flux_factor=np.ones(f), readout_fault=np.zeros((f, 2), int),
+                    readout_fault_counts=0.0, fault_rng=np.random.default_rng(2)),
+                "floor": lambda: sfft.ifft2(sfft.fft2(coarse, workers=1), workers=1)},
+                args.repeats)
+            t_scan, t_ff, t_noise, t_floor = t["scan"], t["far_field"], t["noise"], t["floor"]
             rows.append({"oversample": os_, "phi_deg": phi, "theta_deg": theta, "frames": f,
                          "projection_s": round(t_proj, 4),
                          "scan_us_per_frame": round(t_scan / f * 1e6, 1),

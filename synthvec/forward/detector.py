@@ -113,16 +113,18 @@ def record_frames(clean: np.ndarray, *, rng: np.random.Generator, background: fl
     -------
     ndarray, (F, N, N) float32, counts rounded to whole analogue-to-digital units
     """
-    counts = rng.poisson(clean + background).astype(np.float64)
-    noise = (readout_noise * rng.standard_normal(counts.shape, dtype=np.float32)
-             if readout_noise > 0 else 0.0)
+    photons = rng.poisson(clean + background)
+    noise = (rng.standard_normal(photons.shape, dtype=np.float32) * np.float32(readout_noise)
+             if readout_noise > 0 else None)
     for i in np.flatnonzero(np.asarray(flux_factor) < 1.0):
-        counts[i] = fault_rng.binomial(counts[i].astype(np.int64), flux_factor[i])
-    counts += noise
+        photons[i] = fault_rng.binomial(photons[i], flux_factor[i])
+    counts = photons.astype(np.float32)
+    if noise is not None:
+        counts += noise
     for i in np.flatnonzero(readout_fault[:, 1] > readout_fault[:, 0]):
         r0, r1 = readout_fault[i]
         counts[i, r0:r1] += readout_fault_counts * (1.0 + fault_rng.random((r1 - r0,
                                                                            counts.shape[2])))
     if saturation is not None:
-        np.minimum(counts, saturation, out=counts)
-    return np.rint(counts).astype(np.float32)
+        np.minimum(counts, np.float32(saturation), out=counts)
+    return np.rint(counts, out=counts)

@@ -2,7 +2,11 @@
 
 Per (series, tilt) one Dask task integrates the fine truth volume along the
 true beam (:mod:`.project`); per helicity one task builds the transmission,
-scans the true probe over it and writes the CXI file. Tasks run on Dask's
+scans the true probe over it and writes the CXI file. Exit waves are formed on
+the simulation pixel (object pixel / ``oversample``) either in the projection
+approximation with the probe propagated per position to the local depth of the
+tilted sample (default), or by multislice through slabs at their true depths
+(``cfg.propagation = "multislice"``); the detector crops the far field to N x N. Tasks run on Dask's
 local threaded scheduler with :func:`synthvec.threads.n_threads` workers; every
 FFT inside a task uses ``workers=1``.
 
