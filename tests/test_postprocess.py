@@ -73,7 +73,8 @@ def test_laplace_needs_an_exterior():
 
 
 def test_sample_mask_finds_a_disc():
-    od = np.where(_disc(64, 15), 1.0, 0.0) + 0.01 * np.random.default_rng(0).standard_normal((64, 64))
+    noise = 0.01 * np.random.default_rng(0).standard_normal((64, 64))
+    od = np.where(_disc(64, 15), 1.0, 0.0) + noise
     mask = sample_mask(od, dilate_px=0)
     assert (mask == _disc(64, 15)).mean() > 0.98
 

@@ -10,7 +10,8 @@ Public calls
 ------------
 ``read_cxi(path) -> PtychoData``
 ``reconstruct(data, cfg, *, rng=None) -> PtychoResult``
-``reconstruct_shared(datasets, cfg, *, rng=None) -> list[PtychoResult]`` (one probe)
+``reconstruct_shared(datasets, cfg, *, rng=None) -> list[PtychoResult]`` (one probe;
+use it for a helicity pair when ``cfg.shared_probe``)
 ``run_ptycho(cxi_path, out_path, *, iterations=None, probe_update=True, cfg=PtychoConfig())``
 ``projection_set(results, *, phi_deg, theta_deg, helicity, cfg) -> xr.Dataset``
 """
@@ -83,7 +84,8 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
         grids.append(grid)
         kept.append(keep)
         dropped.append(bad)
-    probe0 = np.mean([d.probe for d in datasets], axis=0) if len(datasets) > 1 else datasets[0].probe
+    probe0 = (np.mean([d.probe for d in datasets], axis=0) if len(datasets) > 1
+              else datasets[0].probe)
     probe, err, spi = rpie(scans, probe0, cfg, rng=rng, probe_constraint=_constraint(cfg))
     out = []
     for i, d in enumerate(datasets):
