@@ -166,6 +166,35 @@ def test_virtual_seeds_sit_at_void_centres_in_silica(default_truth):
         assert truth.material.values[k, j, i] == MATERIAL["silica"]
 
 
+def test_void_charges_are_the_virtual_seeds(default_truth):
+    """Degree of m on a sphere R + 2.5 nm around every closed void (nearest nickel voxel at each
+    vertex, preimage counting): the virtual seed's charge, 0 for the other voids."""
+    from scipy import ndimage
+
+    _, truth, seeds = default_truth
+    mask = truth["mask"].values
+    _, ind = ndimage.distance_transform_edt(~mask, return_indices=True)
+    m = truth.m.values.astype(np.float64)
+    axes = [truth[c].values for c in ("x", "y", "z")]
+    verts, tris = _sphere_mesh(24, 48)
+    c_all, r_all = truth.sphere_centre_nm.values, truth.sphere_radius_nm.values
+    half = np.array([axes[0][-1] + 2.5, axes[1][-1] + 2.5, axes[2][-1] + 2.5])
+    closed = np.flatnonzero(np.all(np.abs(c_all) + r_all[:, None] <= half, axis=1))
+    assert len(closed) >= 4
+    real = seeds[seeds.kind == "real"]
+    for s in closed:
+        pts = c_all[s] + (r_all[s] + 2.5) * verts
+        idx = [np.clip(np.rint((pts[:, a] - axes[a][0]) / 5.0), 0, len(axes[a]) - 1).astype(int)
+               for a in (2, 1, 0)]
+        near = tuple(ind[q][idx[0], idx[1], idx[2]] for q in range(3))
+        f = m[:, near[0], near[1], near[2]].T
+        deg = _degree_by_preimages(f[None], tris)[0]
+        want = seeds[(seeds.kind == "virtual") & (seeds.void_id == s)].charge.sum()
+        inside = np.linalg.norm(real[["x_nm", "y_nm", "z_nm"]].values - c_all[s], axis=1) < r_all[s] + 2.5
+        want += real.charge.values[inside].sum()
+        assert deg == want, (s, deg, want)
+
+
 def test_pair_distances_follow_targets(default_truth):
     _, _, seeds = default_truth
     real = seeds[seeds.kind == "real"]

@@ -12,6 +12,7 @@ from .build import label_like, site_table
 from .field import pair_seeds, pin_cores, relax_exchange, string_field
 from .lattice import MATERIAL, SITE_NAMES, label_points
 from .seeds import candidate_cubes, place_seeds, virtual_seeds
+from .voids import VoidDegrees
 
 __all__ = ["build_texture", "refine_truth", "SEED_COLUMNS"]
 
@@ -84,11 +85,20 @@ def build_texture(phantom: xr.Dataset, cfg: TextureConfig, *, rng: np.random.Gen
     failed: list[np.ndarray] = []
     expected = np.zeros(cube_ok.shape, dtype=np.int8)
 
+    closed = np.flatnonzero(np.all(np.abs(centres) + radii[:, None]
+                                   <= np.array([half[0], half[1], slab_half]), axis=1))
+    void_deg = VoidDegrees(mask, axes, centres[closed], radii[closed], offset_nm=voxel / 2)
+    void_vox = np.column_stack([(centres[closed, 2] - z[0]) / voxel, (centres[closed, 1] - y[0])
+                                / voxel, (centres[closed, 0] - x[0]) / voxel]) - 0.5
+    void_expected = np.zeros(len(closed))
+
     def same_defects(field: np.ndarray) -> bool:
         q = np.where(cube_ok, lattice_charge(field), 0)
-        if np.array_equal(q, expected):
+        vq = void_deg(field)
+        if np.array_equal(q, expected) and np.array_equal(vq, void_expected):
             return True
-        failed.append(np.argwhere(q != expected))
+        failed.append(np.concatenate([np.argwhere(q != expected).astype(np.float64),
+                                      void_vox[vq != void_expected]]))
         return False
 
     bvec = np.asarray(cfg.background_direction, dtype=np.float64)
@@ -123,10 +133,28 @@ def build_texture(phantom: xr.Dataset, cfg: TextureConfig, *, rng: np.random.Gen
         expected[...] = 0
         if len(r_idx):
             expected[r_idx[:, 0], r_idx[:, 1], r_idx[:, 2]] = r_q
+        # a closed void's degree: its virtual seed plus any real seed inside the test surface
+        void_expected[:] = 0
+        for n, sph in enumerate(closed):
+            void_expected[n] = v_q[v_sph == sph].sum() + r_q[
+                np.linalg.norm(r_pos - centres[sph], axis=1) < radii[sph] + voxel / 2].sum()
         initial_ok = same_defects(m)
         if initial_ok:
             break
-    m, done, radius = _relax_adaptive(m, mask, pinned, r_idx, axes, cfg,
+    # pinned objects: real cores (already set by pin_cores) and virtual voids' nickel shells
+    # (other closed voids join, pinned, if exchange moves a virtual charge onto them)
+    v_vox = np.column_stack([(v_pos[:, 2] - z[0]) / voxel, (v_pos[:, 1] - y[0]) / voxel,
+                             (v_pos[:, 0] - x[0]) / voxel]) if len(v_pos) else np.zeros((0, 3))
+    v_base = (radii[v_sph] + np.linalg.norm(v_pos - centres[v_sph], axis=1)) / voxel + 1.0 \
+        if len(v_pos) else np.zeros(0)
+    others = np.setdiff1d(closed, v_sph)
+    o_base = radii[others] / voxel + 1.0
+    obj_c = np.concatenate([r_idx.astype(np.float64).reshape(-1, 3) + 0.5, v_vox,
+                            void_vox[np.isin(closed, others)] + 0.5])
+    obj_r = np.concatenate([np.full(len(r_idx), np.sqrt(3.0) / 2), v_base, o_base])
+    active = np.arange(len(obj_c)) < len(r_idx) + len(v_pos)
+    pinned |= _pin_balls(mask, v_vox, v_base)
+    m, done, growth = _relax_adaptive(m, mask, pinned, obj_c, obj_r, active, cfg,
                                       same_defects if initial_ok else None, failed)
     truth = phantom.copy()
     truth["m"] = (("comp", "z", "y", "x"), m.astype(np.float32))
@@ -134,9 +162,10 @@ def build_texture(phantom: xr.Dataset, cfg: TextureConfig, *, rng: np.random.Gen
     truth["mask"] = (("z", "y", "x"), mask)
     truth.attrs.update({"voxel_nm": voxel, "background_direction": bvec.tolist(),
                         "n_core_repairs": int(repaired), "relax_iterations_done": int(done),
-                        "max_core_radius_vox": float(radius.max()) if len(radius) else 0.0,
+                        "max_core_growth_vox": float(growth.max()) if len(growth) else 0.0,
                         "initial_field_exact": int(initial_ok),
-                        "placement_attempts": int(attempt)})
+                        "placement_attempts": int(attempt),
+                        "n_pinned_voids": int(active[len(r_idx):].sum())})
 
     r_site = label_points(r_pos, site_pos=spos, site_kind=skind, site_radius=srad,
                           site_scale=scale) if len(r_pos) else np.zeros(0, dtype=np.int8)
@@ -150,7 +179,7 @@ def build_texture(phantom: xr.Dataset, cfg: TextureConfig, *, rng: np.random.Gen
     return truth, seeds
 
 
-MAX_CORE_RADIUS_VOX = 4.0
+MAX_CORE_GROWTH_VOX = 3.0
 MAX_PLACEMENT_ATTEMPTS = 8
 
 
@@ -181,20 +210,41 @@ def _explicit_seeds(phantom, cfg, axes, mask, half):
             vid[virtual].astype(np.int64))
 
 
-def _relax_adaptive(m, mask, pinned, r_idx, axes, cfg, check, failed):
+def _pin_balls(mask: np.ndarray, centres: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """Magnetic voxels within ``radius`` (voxels) of ``centres`` ((n, 3) in (k, j, i) voxel units)."""
+    pinned = np.zeros(mask.shape, dtype=bool)
+    for c, r in zip(centres, radius):
+        lo = np.maximum(np.floor(c - r).astype(int), 0)
+        hi = np.minimum(np.ceil(c + r).astype(int) + 1, mask.shape)
+        if np.any(hi <= lo):
+            continue
+        sub = np.indices(tuple(hi - lo)).reshape(3, -1).T + lo
+        sub = sub[np.linalg.norm(sub - c, axis=1) <= r + 1e-9]
+        pinned[sub[:, 0], sub[:, 1], sub[:, 2]] = True
+    return pinned & mask
+
+
+def _relax_adaptive(m, mask, pinned, centres, base, active, cfg, check, failed):
     """Relax with the seeded cores pinned, widening a core whenever a defect nucleates next to it.
 
+    ``centres`` ((n, 3), voxel units (k, j, i)) and ``base`` (n,) radii
+    describe the pinned objects: the 2 x 2 x 2 core of every real seed
+    (radius sqrt(3)/2) and the nickel shell one voxel deep around every
+    virtual seed's void (without it exchange unwinds the virtual hedgehog
+    through the contact points of the spheres, where the void surface is
+    open), plus, inactive until needed, the shells of the other closed voids.
     Pure exchange favours screening a pinned core by a lattice-scale defect
-    of opposite sign nucleated beside it (the pair then unwinds). When the
-    check sees an unseeded defect the field goes back to the last good state,
-    every seed within reach of a new defect gets its pinned ball one voxel
-    wider, and relaxation resumes. It ends after ``cfg.relax_iterations``
-    kept steps or when a core would exceed ``MAX_CORE_RADIUS_VOX``.
+    of opposite sign nucleated beside it (the pair then unwinds), and a
+    virtual charge by an opposite one on a touching void. When the check sees
+    an unseeded defect or a changed void charge, the field goes back to the
+    last good state, the object nearest to each offence is pinned (if it was
+    not) or grows by one voxel, and relaxation resumes. It ends after ``cfg.relax_iterations``
+    kept steps or when an object would grow by more than
+    ``MAX_CORE_GROWTH_VOX``.
 
-    Returns the field, the kept steps and the final core radii (voxels).
+    Returns the field, the kept steps and the growth of each object (voxels).
     """
-    radius = np.full(len(r_idx), np.sqrt(3.0) / 2)
-    centres = r_idx.astype(np.float64) + 0.5  # (k, j, i) in voxel units
+    growth = np.zeros(len(centres))
     remaining, total = cfg.relax_iterations, 0
     while remaining > 0:
         failed.clear()
@@ -202,24 +252,17 @@ def _relax_adaptive(m, mask, pinned, r_idx, axes, cfg, check, failed):
                                  check=check)
         total += done
         remaining -= done
-        if not failed or remaining <= 0:
+        if not failed or remaining <= 0 or not len(centres):
             break
-        bad = failed[-1].astype(np.float64) + 0.5
-        d = np.linalg.norm(bad[:, None, :] - centres[None, :, :], axis=2)
+        bad = failed[-1] + 0.5
+        d = np.linalg.norm(bad[:, None, :] - centres[None, :, :], axis=2) - (base + growth)[None]
         near = np.unique(np.argmin(d, axis=1))
-        radius[near] += 1.0
-        if radius.max() > MAX_CORE_RADIUS_VOX:
+        growth[near[active[near]]] += 1.0
+        active[near] = True
+        if growth.max() > MAX_CORE_GROWTH_VOX:
             break
-        pinned = np.zeros(mask.shape, dtype=bool)
-        for c, r in zip(centres, radius):
-            lo = np.maximum(np.floor(c - r).astype(int), 0)
-            hi = np.minimum(np.ceil(c + r).astype(int) + 1, mask.shape)
-            sub = np.indices(tuple(hi - lo)).reshape(3, -1).T + lo
-            inside = np.linalg.norm(sub - c, axis=1) <= r + 1e-9
-            sub = sub[inside]
-            pinned[sub[:, 0], sub[:, 1], sub[:, 2]] = True
-        pinned &= mask
-    return m, total, radius
+        pinned = _pin_balls(mask, centres[active], (base + growth)[active])
+    return m, total, growth
 
 
 def _full_cubes(mask: np.ndarray) -> np.ndarray:
