@@ -42,7 +42,8 @@ import pandas as pd
 from .errors import ConfigError, InputError
 from .io import atomic_path
 from .scenario import Scenario, parse_scenario
-from .sweep import RunSpec, check_seeds, execute_runs, read_toml
+from .batch import RunSpec, execute_runs
+from .sweep import check_seeds, read_toml
 
 __all__ = ["Suite", "load_suite", "read_baselines", "check_metrics", "updated_baselines",
            "run_regress", "DEFAULT_RULES", "BASELINE_COLUMNS", "DIRECTIONS"]
@@ -279,7 +280,7 @@ def run_regress(suite: str = "smoke", *, update_baselines: bool = False,
         Run directories (default ``runs/regress/<suite>``); their stage cache
         makes a second check of unchanged code nearly free.
     scheduler : str, optional
-        Dask scheduler for the runs (see :func:`synthvec.sweep.execute_runs`).
+        Dask scheduler for the runs (see :func:`synthvec.batch.execute_runs`).
     progress : bool
         Dask progress bar.
 

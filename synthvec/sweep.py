@@ -13,11 +13,13 @@ a list of values) and the seeds::
 
 Every point of the grid (axes product x seeds) is one *run*: a scenario
 variant, validated like any scenario file, with its own run directory
-``OUT/runs/<run_id>`` where ``run_id`` is a hash of the resolved variant. Each
-run is one Dask task calling :func:`synthvec.pipeline.run_pipeline`, whose
-stage cache makes a killed sweep resume cheaply: rerunning the same command
-serves every finished stage of every run from its run directory and computes
-only what is missing. The result is one tidy table, one row per run and
+``OUT/runs/<run_id>`` where ``run_id`` is a hash of the resolved variant. The
+runs are one Dask graph (:func:`synthvec.batch.execute_runs`): stages that
+several variants share (same cache key, e.g. the simulation when only an
+inversion setting varies) are computed once and hard-linked into the other
+run directories. Each run's stage cache makes a killed sweep resume cheaply:
+rerunning the same command serves every finished stage of every run from its
+run directory and computes only what is missing. The result is one tidy table, one row per run and
 metric (``run_id``, one column per axis, ``seed``, ``stage``, ``metric``,
 ``value``, ``unit``), written atomically to ``OUT/results.csv`` (and
 ``OUT/results.parquet`` when pyarrow is installed).
@@ -58,33 +60,27 @@ from the cache.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import json
-import os
-import sys
 import tomllib
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import pandas as pd
 
+from .batch import LOCAL_SCHEDULERS, RunSpec, execute_runs, run_one
 from .errors import ConfigError, InputError
 from .io import atomic_path
 from .scenario import Scenario, parse_scenario, scenario_hash
-from .threads import limit_native_pools, n_threads
 
 __all__ = ["SweepSpec", "SweepError", "RunSpec", "load_sweep", "read_toml", "apply_overrides",
-           "variant_scenario", "check_seeds", "execute_runs", "results_table", "finish_runs", "run_sweep",
-           "write_table", "run_one", "RESULT_COLUMNS", "LOCAL_SCHEDULERS"]
+           "variant_scenario", "check_seeds", "execute_runs", "results_table", "finish_runs",
+           "run_sweep", "write_table", "run_one", "RESULT_COLUMNS", "LOCAL_SCHEDULERS"]
 
 #: Columns of the tidy result table after the axis columns.
 RESULT_COLUMNS = ("seed", "stage", "metric", "value", "unit")
-#: Names of Dask's local schedulers accepted for ``scheduler``.
-LOCAL_SCHEDULERS = ("processes", "threads", "sync")
 
 
 class SweepError(RuntimeError):
@@ -98,16 +94,6 @@ class SweepError(RuntimeError):
         super().__init__(message)
         self.table = table
         self.failures = failures
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One run: a validated scenario variant and the values that define it."""
-
-    run_id: str
-    scenario: Scenario
-    labels: dict[str, Any]  # axis (or variant) columns of the result table
-    run_dir: Path
 
 
 @dataclass(frozen=True)
@@ -264,119 +250,6 @@ def _flatten_axes(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- execution
-
-
-def run_one(run: RunSpec, stages: Sequence[Any] | None, threads: int | None) -> dict[str, Any]:
-    """Dask task: run one scenario variant in its run directory.
-
-    Returns ``{"run_id", "ok", "metrics" (the run's metric table), "error",
-    "traceback"}``; an exception inside the run is reported, not raised.
-    """
-    from .pipeline import STAGES, run_pipeline
-
-    try:
-        with contextlib.ExitStack() as stack:
-            if threads is not None:  # a worker process of the local processes scheduler
-                os.environ["SYNTHVEC_THREADS"] = str(threads)
-                stack.enter_context(limit_native_pools(threads))
-            res = run_pipeline(run.scenario, run.run_dir, list(STAGES if stages is None else stages),
-                               quiet=True)
-        return {"run_id": run.run_id, "ok": True, "metrics": res.metrics, "error": "",
-                "traceback": ""}
-    except Exception as err:  # noqa: BLE001 - reported per run; the other runs go on
-        text = "".join(traceback.format_exception_only(type(err), err)).strip()
-        return {"run_id": run.run_id, "ok": False, "metrics": None, "error": text,
-                "traceback": traceback.format_exc()}
-
-
-@contextlib.contextmanager
-def _scoped_threads(threads: int) -> Iterator[None]:
-    """``SYNTHVEC_THREADS`` and native pools limited for the duration of a threaded sweep."""
-    old = os.environ.get("SYNTHVEC_THREADS")
-    os.environ["SYNTHVEC_THREADS"] = str(threads)
-    try:
-        with limit_native_pools(threads):
-            yield
-    finally:
-        if old is None:
-            os.environ.pop("SYNTHVEC_THREADS", None)
-        else:
-            os.environ["SYNTHVEC_THREADS"] = old
-
-
-def execute_runs(runs: Sequence[RunSpec], *, stages: Sequence[Any] | None = None,
-                 scheduler: str | None = None, progress: bool = True,
-                 task=None) -> list[dict[str, Any]]:
-    """Run ``runs`` as Dask tasks; one result dict per run, in order.
-
-    Parameters
-    ----------
-    runs : sequence of RunSpec
-    stages : sequence of Stage, optional
-        Pipeline stages (default :data:`synthvec.pipeline.STAGES`).
-    scheduler : str, optional
-        ``None`` (local processes, or synchronous for a single run or a
-        single core), ``"processes"``, ``"threads"``, ``"sync"``, or the
-        address of a dask.distributed scheduler.
-    progress : bool
-        Show a progress bar on stderr.
-    task : callable, optional
-        ``task(run, stages, threads) -> dict`` (default: one pipeline run).
-
-    Raises
-    ------
-    InputError
-        A scheduler address without dask.distributed installed, or one that
-        cannot be reached.
-    """
-    import dask
-
-    task = task or run_one
-    n = len(runs)
-    if n == 0:
-        return []
-    total = n_threads()
-    if scheduler is None:
-        scheduler = "processes" if (n > 1 and total > 1) else "sync"
-    if scheduler in LOCAL_SCHEDULERS:
-        workers = max(1, min(total, n)) if scheduler != "sync" else 1
-        per_run = max(1, total // workers)
-        procs = scheduler == "processes"
-        delayed = [dask.delayed(task, pure=False)(r, stages, per_run if procs else None)
-                   for r in runs]
-        kwargs = {"scheduler": "synchronous" if scheduler == "sync" else scheduler}
-        if scheduler != "sync":
-            kwargs["num_workers"] = workers
-        with contextlib.ExitStack() as stack:
-            if not procs:
-                stack.enter_context(_scoped_threads(per_run))
-            if progress:
-                from dask.diagnostics import ProgressBar
-
-                stack.enter_context(ProgressBar(minimum=1.0, dt=0.5, out=sys.stderr))
-            return list(dask.compute(*delayed, **kwargs))
-    return _execute_distributed(runs, stages, scheduler, progress, task)
-
-
-def _execute_distributed(runs, stages, address, progress, task) -> list[dict[str, Any]]:
-    try:
-        import distributed
-    except ImportError:
-        raise InputError(f"--scheduler {address}: dask.distributed is not installed "
-                         "(pip install distributed); local schedulers: "
-                         + ", ".join(LOCAL_SCHEDULERS)) from None
-    try:
-        client = distributed.Client(address, timeout="20s")
-    except (OSError, TimeoutError, ValueError) as err:
-        raise InputError(f"--scheduler {address}: cannot connect ({err})") from None
-    with client:
-        futures = [client.submit(task, r, stages, None, pure=False) for r in runs]
-        if progress:
-            distributed.progress(futures)
-        return client.gather(futures)
-
-
 # --------------------------------------------------------------------------- results
 
 
@@ -473,7 +346,8 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path, *, scheduler: str | No
         ``results.parquet`` with pyarrow), ``runs.csv`` (run id, axis values,
         seed, status, run directory), ``sweep.toml`` (a copy of the spec).
     scheduler : str, optional
-        See :func:`execute_runs`; ``None`` is the local processes scheduler.
+        See :func:`synthvec.batch.execute_runs`; ``None`` is the local
+        processes scheduler.
     stages : sequence of Stage, optional
         Pipeline stages (default :data:`synthvec.pipeline.STAGES`).
     progress : bool

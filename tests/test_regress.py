@@ -114,11 +114,13 @@ def test_second_check_is_served_from_the_cache(root):
     _regress(root)
     runs = sorted(p.name for p in (root.parent / "runs").iterdir())
     assert runs == ["alpha-seed1", "alpha-seed2", "beta-seed1", "beta-seed2"]
-    cached = pd.read_csv(root.parent / "runs/alpha-seed1/metrics.csv").set_index("metric")
-    assert cached.loc["score_cached", "value"] == 0.0
+    records = sorted((root.parent / "runs").glob("*/stages/score/stage.json"))
+    before = [r.read_text() for r in records]
     _regress(root)
-    cached = pd.read_csv(root.parent / "runs/alpha-seed1/metrics.csv").set_index("metric")
-    assert cached.loc["score_cached", "value"] == 1.0
+    assert [r.read_text() for r in records] == before  # nothing recomputed
+    for rid in runs:
+        cached = pd.read_csv(root.parent / "runs" / rid / "metrics.csv").set_index("metric")
+        assert cached.loc["score_cached", "value"] == 1.0
 
 
 @pytest.mark.parametrize("value, baseline, tol, direction, ok", [

@@ -114,6 +114,27 @@ def test_table_is_tidy_and_values_follow_the_axes(tmp_path, calls):
         assert scn.ptycho.iterations == grp["ptycho.iterations"].iloc[0]
 
 
+def test_shared_upstream_stages_are_computed_once(tmp_path, calls):
+    table = run_sweep(_spec(tmp_path, GRID), tmp_path / "out", scheduler="sync", stages=STAGES,
+                      progress=False)
+    # "make" reads only the phantom section: one per diameter, shared by both iteration counts
+    assert sorted(calls()) == sorted(["make 60 5 0", "make 70 5 0", "use 60 5 0", "use 60 7 0",
+                                      "use 70 5 0", "use 70 7 0"])
+    ms = table[table["metric"] == "make_sum"]
+    for d, grp in ms.groupby("phantom.sphere_diameter_nm"):
+        assert grp["value"].nunique() == 1  # the same data in both runs
+    run_ids = table.loc[table["phantom.sphere_diameter_nm"] == 60, "run_id"].unique()
+    a, b = (tmp_path / "out/runs" / r / "stages/make/x.npy" for r in run_ids)
+    assert os.path.samefile(a, b)  # hard-linked, not recomputed nor copied
+    # without sharing every run computes its own
+    (calls.dir / "calls.log").unlink()
+    from synthvec.batch import execute_runs
+    from synthvec.sweep import load_sweep
+    runs = load_sweep(_spec(tmp_path, GRID)).runs(tmp_path / "noshare")
+    res = execute_runs(runs, stages=STAGES, scheduler="sync", progress=False, share=False)
+    assert all(r["ok"] for r in res) and len(calls()) == 8
+
+
 def test_seeds_change_random_stages_only(tmp_path, calls):
     spec = _spec(tmp_path, '"ptycho.iterations" = [5]', seeds="[0, 1]")
     table = run_sweep(spec, tmp_path / "out", scheduler="sync", stages=STAGES, progress=False)
@@ -171,7 +192,8 @@ def test_threads_and_processes_schedulers_agree(tmp_path, calls, monkeypatch):
     assert os.environ["SYNTHVEC_THREADS"] == "2"  # the threaded sweep restored it
     for t in (b, c):
         pd.testing.assert_frame_equal(_stable(t), _stable(a))
-    assert len(calls()) == 3 * 4
+    # each sweep: one shared "make" (the axis only reaches "use"), two "use"
+    assert sorted(calls()) == sorted(3 * ["make 60 5 0", "use 60 5 0", "use 60 7 0"])
 
 
 @pytest.mark.parametrize("axes, fragment", [

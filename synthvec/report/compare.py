@@ -16,12 +16,11 @@ set of dotted-key overrides (``ptycho.method``, ``tomo.method``,
     [variants.plain]
     "tomo.acceleration" = "none"
 
-Runs go to ``OUT/runs/<variant>-seed<seed>``. The variants of one seed run
-one after the other in one Dask task, and each run's stage cache is first
-filled with the finished stages of the seed's earlier variants whose cache
-key it needs (hard links): the upstream stages (phantom, truth, simulation,
-...) are computed once per seed and every method sees the same data. Seeds
-run in parallel. The report (``OUT/report.html``, self-contained, and
+Runs go to ``OUT/runs/<variant>-seed<seed>``, as one Dask graph
+(:func:`synthvec.batch.execute_runs`): the stages whose cache key the
+variants share (phantom, truth, simulation, ...) are computed once per seed
+and hard-linked into every variant's run directory, so every method sees the
+same data; what differs runs in parallel. The report (``OUT/report.html``, self-contained, and
 ``OUT/report.md``) holds the metrics table with the spread over seeds
 (mean ± std), the spread figure, time and memory per stage, the convergence /
 FSC / PSD curves the stages wrote (variants overlaid), and the figures the
@@ -34,9 +33,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,17 +41,17 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..batch import RunSpec, execute_runs, run_one
 from ..errors import ConfigError
 from ..io import atomic_path
 from ..scenario import parse_scenario, scenario_hash
-from ..sweep import RunSpec, check_seeds, execute_runs, read_toml, results_table, \
-    run_one, variant_scenario, write_table
+from ..sweep import check_seeds, read_toml, results_table, variant_scenario, write_table
 from .collect import RunFiles, collect_run, stage_resources
 from .figures import fig_metric_spread, fig_stage_resources, png_bytes
 from .page import Page, fmt_value
 from .run import add_curves, add_images, metric_rows, write_run_report
 
-__all__ = ["CompareSpec", "load_compare", "run_compare", "prime_cache"]
+__all__ = ["CompareSpec", "load_compare", "run_compare"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _MAX_PANELS = 12
@@ -147,93 +144,23 @@ def load_compare(path: str | Path) -> CompareSpec:
                        metrics=tuple(metrics))
 
 
-# --------------------------------------------------------------------------- shared upstream
+# --------------------------------------------------------------------------- runs
 
 
-def _expected_keys(scn, stages) -> dict[str, str]:
-    """The cache key each stage will have for ``scn`` (as run_pipeline computes it)."""
-    from ..pipeline.cache import source_hash, stage_key
-    from ..pipeline.runner import _section_config
-
-    keys: dict[str, str] = {}
-    for st in stages:
-        keys[st.name] = stage_key(st.name, code=source_hash(st.modules),
-                                  config=_section_config(scn, st.sections),
-                                  upstream={u: keys[u] for u in st.upstream},
-                                  seed=scn.run.seed if st.random else None)
-    return keys
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def prime_cache(run: RunSpec, sources: Sequence[Path], stages: Sequence[Any]) -> list[str]:
-    """Fill ``run``'s stage cache with finished stages of ``sources`` that have the keys it needs.
-
-    Stage folders are hard-linked (copied across file systems) and moved
-    into place atomically; :func:`synthvec.pipeline.run_pipeline` still checks
-    every key, so a priming that misses only costs a recomputation. Returns
-    the names of the stages brought in.
-    """
-    from ..pipeline.cache import StageStore
-
-    try:
-        keys = _expected_keys(run.scenario, stages)
-    except (ImportError, AttributeError, TypeError):  # runner internals changed: no sharing
-        return []
-    dst = StageStore(run.run_dir)
-    brought = []
-    for name, key in keys.items():
-        if dst.lookup(name, key) is not None:
-            continue
-        for src_dir in sources:
-            src = StageStore(src_dir)
-            if src.lookup(name, key) is None:
-                continue
-            dst.root.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=dst.root))
-            shutil.copytree(src.path(name), tmp / name, copy_function=_link_or_copy)
-            final = dst.path(name)
-            if final.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=dst.root))
-                os.replace(final, old / name)
-                shutil.rmtree(old, ignore_errors=True)
-            os.replace(tmp / name, final)
-            shutil.rmtree(tmp, ignore_errors=True)
-            brought.append(name)
-            break
-    return brought
-
-
-class _SeedTask:
-    """Dask task: the variants of one seed in order, each primed from the earlier ones."""
+class _RunWithReport:
+    """Dask task: one run, then (optionally) its own report."""
 
     def __init__(self, run_reports: bool):
         self.run_reports = run_reports
 
-    def __call__(self, group: list[RunSpec], stages, threads) -> list[dict[str, Any]]:
-        return _seed_runs(group, stages, threads, self.run_reports)
-
-
-def _seed_runs(group: list[RunSpec], stages, threads, run_reports: bool) -> list[dict[str, Any]]:
-    from ..pipeline import STAGES
-
-    stages = list(STAGES if stages is None else stages)
-    out = []
-    for i, run in enumerate(group):
-        prime_cache(run, [r.run_dir for r in group[:i]], stages)
+    def __call__(self, run: RunSpec, stages, threads) -> dict[str, Any]:
         res = run_one(run, stages, threads)
-        if res["ok"] and run_reports:
+        if res["ok"] and self.run_reports:
             try:
                 write_run_report(run.run_dir)
             except Exception as err:  # noqa: BLE001 - a report must not lose the run
                 res["report_error"] = str(err)
-        out.append(res)
-    return out
+        return res
 
 
 # --------------------------------------------------------------------------- report
@@ -399,11 +326,9 @@ def run_compare(spec_path: str | Path, out_dir: str | Path, *, stages: Sequence[
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "compare.toml") as tmp:
         tmp.write_bytes(spec.path.read_bytes())
-    groups = spec.runs_by_seed(out_dir)
-    per_seed = execute_runs(groups, stages=stages, scheduler=scheduler, progress=progress,
-                            task=_SeedTask(run_reports))
-    runs = [r for g in groups for r in g]
-    results = [res for g in per_seed for res in g]
+    runs = [r for group in spec.runs_by_seed(out_dir) for r in group]  # seed-major: the first
+    results = execute_runs(runs, stages=stages, scheduler=scheduler,  # variant of a seed provides
+                           progress=progress, task=_RunWithReport(run_reports))  # its upstream
     table = results_table(runs, results, ["variant"])
     write_table(table, out_dir / "results.csv")
     for r, res in zip(runs, results):
