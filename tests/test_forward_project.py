@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import xarray as xr
 
 from synthvec.forward.project import footprint_bounds_nm, material_channels, ray_integrals
 from synthvec.geometry import beam_direction, rotation
@@ -38,7 +37,8 @@ def pixel_averaged(fn, u, ss=4, pix=VOX):
 
 def chord(u, v, centre_lab, r):
     vv, uu = np.meshgrid(v, u, indexing="ij")
-    return 2 * np.sqrt(np.clip(r * r - (uu - centre_lab[0]) ** 2 - (vv - centre_lab[1]) ** 2, 0, None))
+    rho2 = (uu - centre_lab[0]) ** 2 + (vv - centre_lab[1]) ** 2
+    return 2 * np.sqrt(np.clip(r * r - rho2, 0, None))
 
 
 @pytest.mark.parametrize("phi, theta", [(0, 0), (120, 62), (240, -30), (33, 45)])
@@ -118,4 +118,5 @@ def test_footprint_widens_with_tilt():
     b62 = footprint_bounds_nm((60, 120, 120), VOX, rotation(0, 62))
     assert b0 == pytest.approx((-150, 150, -150, 150))
     # v extent at 62 deg: 300 cos62 + 150 sin62
-    assert b62[3] - b62[2] == pytest.approx(300 * np.cos(np.deg2rad(62)) + 150 * np.sin(np.deg2rad(62)))
+    t = np.deg2rad(62)
+    assert b62[3] - b62[2] == pytest.approx(300 * np.cos(t) + 150 * np.sin(t))

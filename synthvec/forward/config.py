@@ -66,7 +66,8 @@ class ProbeConfig(Section):
     astigmatism_rad: float = param(0.5, doc="Truth: astigmatism of the true beam, pupil-edge "
                                    "phase amplitude in rad (Zernike cos 2 phi).", ge=-10, le=10)
     n_modes: int = param(1, doc="Coherent modes of the true beam (1: fully coherent); modes are "
-                         "laterally shifted copies weighted by a Gaussian source image.", ge=1, le=16)
+                         "laterally shifted copies weighted by a Gaussian source image.",
+                         ge=1, le=16)
     source_sigma_nm: float = param(5.0, doc="Truth: rms size of the demagnified source, nm "
                                    "(partial coherence, with n_modes > 1).", ge=0.0)
     defocus_bin_nm: float = param(100.0, doc="Depth offsets are rounded to this bin, nm; each "
@@ -82,7 +83,8 @@ class ScanConfig(Section):
     margin_nm: float = param(20.0, doc="Scan positions reach this far beyond the projected "
                              "sample footprint, nm.", ge=0)
     jitter_nm: float = param(2.0, doc="Rms deviation of the actual from the programmed raster, "
-                             "nm; recorded by the encoders, so part of the nominal positions.", ge=0)
+                             "nm; recorded by the encoders, so part of the nominal positions.",
+                             ge=0)
     position_error_nm: float = param(3.0, doc="Truth: rms error of the recorded (nominal) "
                                      "positions, nm, per frame.", ge=0)
 

@@ -39,8 +39,10 @@ def raster_positions(support: np.ndarray, *, pixel_nm: float, origin_index: tupl
     if not support.any():
         raise ValueError("the sample does not project onto the detector grid")
     rows, cols = np.nonzero(support)
-    v_lo, v_hi = (rows.min() + origin_index[0]) * pixel_nm, (rows.max() + origin_index[0]) * pixel_nm
-    u_lo, u_hi = (cols.min() + origin_index[1]) * pixel_nm, (cols.max() + origin_index[1]) * pixel_nm
+    v_lo, v_hi = ((rows.min() + origin_index[0]) * pixel_nm,
+                  (rows.max() + origin_index[0]) * pixel_nm)
+    u_lo, u_hi = ((cols.min() + origin_index[1]) * pixel_nm,
+                  (cols.max() + origin_index[1]) * pixel_nm)
 
     def axis(lo, hi):
         n = int(np.ceil((hi - lo + 2 * margin_nm) / step_nm)) + 1

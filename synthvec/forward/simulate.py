@@ -69,6 +69,8 @@ class BeamModel:
     true_fine: np.ndarray      # (M, N_f, N_f), each sum |P|^2 = 1
     weights: np.ndarray        # (M,)
     true_defocus_nm: float
+    nominal_coarse: np.ndarray  # (N, N) on the object pixel, sum |P|^2 = nominal photons
+    true_coarse: np.ndarray     # (M, N, N) on the object pixel, sum |P_m|^2 = true photons w_m
 
 
 def check_truth(truth: xr.Dataset) -> float:
@@ -139,8 +141,13 @@ def beam_model(cfg: SimulateConfig, *, fine_pixel_nm: float, rng: np.random.Gene
                                  source_sigma_nm=pc.source_sigma_nm, rng=rng,
                                  defocus_nm=true_defocus, astigmatism_rad=pc.astigmatism_rad,
                                  **common)
+    n = cfg.detector.n_pixels
+    photons_true = cfg.detector.photons_per_frame * (1.0 + cfg.detector.flux_error)
+    nominal_coarse = coarse_probe(nominal, n) * np.sqrt(cfg.detector.photons_per_frame)
+    true_coarse = coarse_probe(modes, n) * np.sqrt(photons_true * weights)[:, None, None]
     return BeamModel(nominal_fine=nominal, true_fine=modes, weights=weights,
-                     true_defocus_nm=true_defocus)
+                     true_defocus_nm=true_defocus, nominal_coarse=nominal_coarse,
+                     true_coarse=true_coarse)
 
 
 def _transmission_grid(integrals: np.ndarray, proj: TiltProjection, j_lo: np.ndarray,
@@ -240,9 +247,9 @@ def simulate_scan(proj: TiltProjection, beam: BeamModel, cfg: SimulateConfig, *,
                          saturation=dc.saturation_counts, flux_factor=flux, readout_fault=rows,
                          readout_fault_counts=dc.readout_fault_counts,
                          fault_rng=np.random.default_rng(s_corrupt.spawn(1)[0]))
-    true_probe = coarse_probe(beam.true_fine, n) * np.sqrt(photons_true * beam.weights)[:, None, None]
     truth = {"corrupt_frames": index, "corrupt_kind": kind,
-             "true_translation": _translation_m(true), "true_probe": true_probe.astype(np.complex64),
+             "true_translation": _translation_m(true),
+             "true_probe": beam.true_coarse.astype(np.complex64),
              "mode_weights": beam.weights, "true_defocus_nm": np.float64(beam.true_defocus_nm),
              "sample_shift_nm": np.asarray(shift_vu_nm[::-1], float),
              "depth_offset_nm": depth, "flux_factor": flux * (1.0 + dc.flux_error),
@@ -266,7 +273,7 @@ def _scan_task(proj, beam, cfg, meta, path):
     lam_m = wavelength_nm(cfg.energy_ev) * 1e-9
     pixel_m = cfg.detector.pixel_um * 1e-6
     obj_m = meta["pixel_nm"] * 1e-9
-    probe = coarse_probe(beam.nominal_fine, n) * np.sqrt(cfg.detector.photons_per_frame)
+    probe = beam.nominal_coarse
     truth = dict(res["truth"], true_phi_deg=np.float64(meta["true_phi"]),
                  true_theta_deg=np.float64(meta["true_theta"]))
     rec = ScanRecord(data=res["data"], translation_m=res["translation_m"], probe=probe,
