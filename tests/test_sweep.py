@@ -240,3 +240,10 @@ def test_scheduler_address_without_distributed(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="tcp://127.0.0.1:1.*distributed is not installed"):
         run_sweep(_spec(tmp_path, GRID), tmp_path / "o", scheduler="tcp://127.0.0.1:1",
                   stages=STAGES, progress=False)
+
+
+def test_parquet_beside_csv_when_pyarrow_is_installed(tmp_path, calls):
+    pytest.importorskip("pyarrow")
+    table = run_sweep(_spec(tmp_path, '"ptycho.iterations" = [5]'), tmp_path / "o",
+                      scheduler="sync", stages=STAGES, progress=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "o/results.parquet"), table)
