@@ -99,11 +99,14 @@ def rough_align(proj: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
     """
     shifts = np.zeros((len(proj), 2))
     for g in groups:
+        if len(g) < 2:
+            continue
+        d = batch_shifts(proj[g[:-1]], proj[g[1:]])  # d[k]: shift of g[k+1] relative to g[k]
         mid = len(g) // 2
-        for direction in (1, -1):
-            for k in range(mid + direction, len(g) if direction > 0 else -1, direction):
-                i, j = g[k], g[k - direction]
-                shifts[i] = shifts[j] + cross_correlation_shift(proj[j], proj[i])
+        for k in range(mid + 1, len(g)):
+            shifts[g[k]] = shifts[g[k - 1]] + d[k - 1]
+        for k in range(mid - 1, -1, -1):
+            shifts[g[k]] = shifts[g[k + 1]] - d[k]
     return shifts
 
 
@@ -141,11 +144,6 @@ def centre_of_mass_align(proj: np.ndarray, phis_deg, thetas_deg) -> tuple[np.nda
     return (meas - a @ rc).reshape(-1, 2), rc
 
 
-def _profile_shift(ref: np.ndarray, mov: np.ndarray) -> float:
-    """1D shift of ``mov`` relative to ``ref`` (sub-pixel)."""
-    return float(batch_shifts(ref[None, :], mov[None, :])[0, 1])
-
-
 def common_line_align(proj: np.ndarray, groups: list[np.ndarray], *, passes: int = 2) -> np.ndarray:
     """Common-line alignment along the tilt axis within each series.
 
@@ -164,7 +162,7 @@ def common_line_align(proj: np.ndarray, groups: list[np.ndarray], *, passes: int
         du = np.zeros(len(g))
         for _ in range(passes):
             ref = cur.mean(axis=0)
-            step = np.array([_profile_shift(ref, c) for c in cur])
+            step = batch_shifts(np.broadcast_to(ref, cur.shape)[:, None, :], cur[:, None, :])[:, 1]
             du += step
             cur = shift_images(prof[g][:, None, :], np.stack([np.zeros(len(g)), du], 1))[:, 0]
         shifts[g, 1] = du - du.mean()
@@ -202,7 +200,7 @@ def series_offsets(proj: np.ndarray, phis_deg, thetas_deg, groups: list[np.ndarr
     if ns < 2:
         return np.zeros((1, 3))
     nbin = int(np.ceil(np.hypot(*proj.shape[1:]))) + 2
-    rows, meas = [], []
+    rows, prof_i, prof_j = [], [], []
     k = beam_direction(phis, thetas)
     for a in range(ns):
         for b in range(a + 1, ns):
@@ -213,19 +211,20 @@ def series_offsets(proj: np.ndarray, phis_deg, thetas_deg, groups: list[np.ndarr
                 if np.linalg.norm(w) < 0.2:
                     continue
                 w /= np.linalg.norm(w)
-                pi_ = [_line_profile(proj[i], np.array([ax @ w for ax in detector_axes(phis[i],
-                                                                                      thetas[i])]), nbin)]
-                pj_ = [_line_profile(proj[j], np.array([ax @ w for ax in detector_axes(phis[j],
-                                                                                      thetas[j])]), nbin)]
-                d = _profile_shift(pj_[0], pi_[0])  # offset of i relative to j along w
+                prof_i.append(_line_profile(proj[i], np.array(
+                    [ax @ w for ax in detector_axes(phis[i], thetas[i])]), nbin))
+                prof_j.append(_line_profile(proj[j], np.array(
+                    [ax @ w for ax in detector_axes(phis[j], thetas[j])]), nbin))
                 row = np.zeros(3 * ns)
                 row[3 * a:3 * a + 3] += w
                 row[3 * b:3 * b + 3] -= w
                 rows.append(row)
-                meas.append(d)
+    if not rows:
+        return np.zeros((ns, 3))
+    # offset of i relative to j along w, all pairs at once
+    meas = batch_shifts(np.array(prof_j)[:, None, :], np.array(prof_i)[:, None, :])[:, 1]
     a_mat = np.array(rows)[:, 3:]
-    sol, *_ = np.linalg.lstsq(a_mat, np.array(meas), rcond=None) if len(rows) else (np.zeros(
-        3 * ns - 3),)
+    sol, *_ = np.linalg.lstsq(a_mat, meas, rcond=None)
     return np.vstack([np.zeros(3), sol.reshape(-1, 3)])
 
 
