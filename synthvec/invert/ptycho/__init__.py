@@ -30,7 +30,8 @@ from .config import PtychoConfig
 from .data import PtychoData, PtychoResult, read_cxi, write_result, zone_plate_probe
 from .postprocess import projection_set
 from .probe import pupil_phase_constraint
-from .rpie import fresnel_kernels, object_grid, prepare_scan, rpie, shift_kernels
+from .rpie import (fresnel_kernels, illumination, object_grid, prepare_scan, rpie,
+                   shift_kernels)
 
 __all__ = ["PtychoConfig", "PtychoData", "PtychoResult", "read_cxi", "reconstruct",
            "reconstruct_shared", "run_ptycho", "projection_set", "detect_bad_frames",
@@ -93,6 +94,7 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
         out.append(PtychoResult(object=scans[i].obj, probe=probe, error=err[:, i],
                                 object_x_nm=x_nm, object_y_nm=y_nm, seconds_per_iteration=spi,
                                 dropped_frames=dropped[i], pixel_nm=d.pixel_nm,
+                                illumination=illumination(grids[i], probe),
                                 helicity=d.helicity, phi_deg=d.phi_deg, theta_deg=d.theta_deg))
     return out
 

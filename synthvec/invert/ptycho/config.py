@@ -68,12 +68,17 @@ class PtychoConfig(Section):
                              le=6)
     pupil_support: float = param(0.02, doc="Pupil support: |pupil| >= this fraction of its max.",
                                  gt=0, lt=1)
+    register_helicity: bool = param(True, doc="Register each helicity pair (paper: the two "
+                                    "projections were aligned) before mean and difference.")
     register_upsample: int = param(20, doc="Sub-pixel factor of helicity-pair registration "
                                    "(skimage phase_cross_correlation).", ge=1)
     laplace_background: bool = param(True, doc="Background by Laplace's equation inside the "
                                      "sample, exterior as boundary condition (paper, ref. 41).")
     sample_dilate_px: int = param(3, doc="Dilation of the thresholded sample mask (pixels).",
                                   ge=0)
+    min_illumination: float = param(0.05, doc="Projection pixels lit below this fraction of "
+                                    "the maximum illumination carry no data (set to 0).",
+                                    ge=0, lt=1)
     projection_size_px: int = param(0, doc="Side of the (v, u) projection grid; 0 = largest "
                                     "square common to all scans.", ge=0)
 

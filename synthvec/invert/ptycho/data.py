@@ -86,6 +86,9 @@ class PtychoResult:
         Wall time of the iterations alone.
     dropped_frames : (m,) int64
         Indices of the frames removed as corrupt.
+    illumination : (Ny, Nx) float32 or None
+        Sum of the final probe's |P|^2 over the positions used, normalized to
+        max 1 (where the object is constrained by data).
     """
 
     object: np.ndarray
@@ -95,6 +98,7 @@ class PtychoResult:
     object_y_nm: np.ndarray
     seconds_per_iteration: float
     dropped_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    illumination: np.ndarray | None = None
     pixel_nm: float = 1.0
     helicity: float | None = None
     phi_deg: float | None = None

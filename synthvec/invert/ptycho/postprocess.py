@@ -9,6 +9,9 @@
   as Dirichlet boundary (paper ref. 41), by a sparse 5-point system
   (``scipy.sparse.linalg.spsolve``); the solution is subtracted. A harmonic
   background is removed exactly; a smooth one almost.
+- Pixels the probe barely lit (``illumination < min_illumination``) carry no
+  data: they are solved for in the Laplace step, never used as boundary
+  values, and set to 0 in the output.
 - Output: projections ``(angle, v, u)`` = helicity mean, ``xmcd`` = half the
   difference, coords ``phi_deg``, ``theta_deg``, ``u``, ``v`` (nm, origin on
   the rotation centre, ``(index - (n-1)/2) * pixel``), as ``shared/bench/t1.py``.
@@ -112,11 +115,15 @@ def laplace_background(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return bg
 
 
-def _crop(res: PtychoResult, half: int) -> np.ndarray:
-    """OD on the (2 half + 1)^2 grid centred on the translation origin."""
+def _crop(res: PtychoResult, half: int, min_illumination: float
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """OD on the (2 half + 1)^2 grid centred on the translation origin, and where it is lit."""
     o_r = int(np.argmin(np.abs(res.object_y_nm)))
     o_c = int(np.argmin(np.abs(res.object_x_nm)))
-    return optical_density(res.object[o_r - half:o_r + half + 1, o_c - half:o_c + half + 1])
+    win = (slice(o_r - half, o_r + half + 1), slice(o_c - half, o_c + half + 1))
+    lit = (np.ones((2 * half + 1,) * 2, bool) if res.illumination is None
+           else res.illumination[win] >= min_illumination)
+    return optical_density(res.object[win]), lit
 
 
 def _half_size(results: Sequence[PtychoResult], cfg: PtychoConfig) -> int:
@@ -175,23 +182,27 @@ def projection_set(results: Sequence[PtychoResult], *, phi_deg: Sequence[float],
     paired = all(len(g) == 2 for g in groups.values())
     proj, xmcd, shifts = [], [], []
     for g in groups.values():
-        ods = {s: _crop(results[i], half).astype(np.float64) for s, i in g.items()}
+        crops = {s: _crop(results[i], half, cfg.min_illumination) for s, i in g.items()}
+        lit = np.logical_and.reduce([c[1] for c in crops.values()])
+        ods = {s: np.where(lit, c[0], np.median(c[0][lit]) if lit.any() else 0.0)
+               for s, c in crops.items()}
         shift = np.zeros(2)
-        if len(ods) == 2:
+        if len(ods) == 2 and cfg.register_helicity:
             ods[-1], shift = register_pair(ods[1], ods[-1], upsample=cfg.register_upsample)
         mean = sum(ods.values()) / len(ods)
         if cfg.laplace_background:
-            mask = sample_mask(mean, dilate_px=cfg.sample_dilate_px)
-            if mask.any() and not mask.all():
-                ods = {s: o - laplace_background(o, mask) for s, o in ods.items()}
+            mask = sample_mask(mean, dilate_px=cfg.sample_dilate_px) & lit
+            if mask.any() and not (mask | ~lit).all():
+                # unlit pixels carry no data: solved for (harmonic), never a boundary value
+                ods = {s: o - laplace_background(o, mask | ~lit) for s, o in ods.items()}
             else:   # no sample or no exterior found: the border's median as a constant
                 ods = {s: o - np.median(np.concatenate([o[0], o[-1], o[:, 0], o[:, -1]]))
                        for s, o in ods.items()}
             mean = sum(ods.values()) / len(ods)
-        proj.append(mean)
+        proj.append(np.where(lit, mean, 0.0))
         shifts.append(shift)
         if paired:
-            xmcd.append(0.5 * (ods[1] - ods[-1]))
+            xmcd.append(np.where(lit, 0.5 * (ods[1] - ods[-1]), 0.0))
     coord = (np.arange(2 * half + 1) - half) * pixel_nm
     keys = list(groups)
     nm = {"units": "nm"}

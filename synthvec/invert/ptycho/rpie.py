@@ -128,6 +128,16 @@ class _Scan:
     kernels: list[np.ndarray] | None = None  # per set (k, H, W) Fresnel kernels, FFT order
 
 
+def illumination(grid: ObjectGrid, probe: np.ndarray) -> np.ndarray:
+    """Sum of |P|^2 over the windows of ``grid``, normalized to max 1, (Ny, Nx) float32."""
+    out = np.zeros(grid.shape, np.float32)
+    p2 = (np.abs(probe) ** 2).astype(np.float32)
+    h, w = p2.shape
+    for r, c in grid.corners:
+        out[r:r + h, c:c + w] += p2
+    return out / max(float(out.max()), 1e-30)
+
+
 def fresnel_kernels(dz_nm: np.ndarray, shape: tuple[int, int], *, pixel_nm: float,
                     wavelength_nm: float) -> np.ndarray:
     """Paraxial propagators ``exp(-i pi wavelength dz |q|^2)`` in FFT order, (n, H, W) complex64."""
