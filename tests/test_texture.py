@@ -438,3 +438,19 @@ def test_netcdf_round_trip_gives_the_same_truth(small_phantom, tmp_path):
     assert metrics["truth_seeds_realised"] == 4 and metrics["truth_unseeded_defects"] == 0
     fine = refine_truth(truth, cfg, 2)
     assert fine.m.shape[1:] == tuple(2 * n for n in truth.material.shape)
+
+
+@given(nh=st.integers(0, 50), na=st.integers(0, 50), w=st.tuples(*[st.floats(0, 5)] * 3),
+       b=st.tuples(*[st.floats(-1, 1)] * 3), it=st.integers(0, 1000), hel=st.booleans())
+@settings(max_examples=30, deadline=None)
+def test_texture_config_round_trip(nh, na, w, b, it, hel):
+    from synthvec.config import section_from_dict, section_to_dict
+
+    if sum(w) <= 0 or sum(v * v for v in b) < 1e-6:
+        with pytest.raises(ConfigError):
+            TextureConfig(site_weights=w, background_direction=b)
+        return
+    cfg = TextureConfig(n_hedgehogs=nh, n_antihedgehogs=na, site_weights=w, background_direction=b,
+                        relax_iterations=it, random_helicity=hel,
+                        seeds_nm=((1.0, 2.0, 3.0, 1.0), (4.0, 5.0, 6.0, -1.0)))
+    assert section_from_dict(TextureConfig, section_to_dict(cfg)) == cfg

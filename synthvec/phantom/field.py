@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.spatial import cKDTree
 
 __all__ = ["pair_seeds", "string_field", "pin_cores", "relax_exchange", "orthonormal_frame",
            "rotation_between"]
@@ -156,16 +157,21 @@ def string_field(points: np.ndarray, s_minus: np.ndarray, s_plus: np.ndarray,
     w = np.zeros(len(points), dtype=np.complex128)
     ends = np.concatenate([s_minus, s_plus])
     npair = len(s_minus)
+    near: list[tuple[np.ndarray, np.ndarray]] = []
+    if screen_nm > 0:
+        # the screening factor differs from 1 by < 1e-16 beyond 6 screen_nm: only nearby points
+        tree = cKDTree(points)
+        for sj in ends:
+            idx = np.asarray(tree.query_ball_point(sj, 6.0 * screen_nm), dtype=np.int64)
+            r2 = np.einsum("ij,ij->i", points[idx] - sj, points[idx] - sj)
+            near.append((idx, -np.expm1(-r2 / screen_nm ** 2)))
     for k, (sm, sp, gam) in enumerate(zip(s_minus, s_plus, helicity_rad)):
         axis = sp - sm
         lam = max(1.0, min_width_nm / float(np.linalg.norm(axis)))
         screen = np.ones(len(points))
-        if screen_nm > 0:
-            for j, sj in enumerate(ends):
-                if j % npair == k:
-                    continue
-                r2 = np.einsum("ij,ij->i", points - sj, points - sj)
-                screen *= -np.expm1(-r2 / screen_nm ** 2)
+        for j, (idx, g) in enumerate(near):
+            if j % npair != k:
+                screen[idx] *= g
         e = axis / np.linalg.norm(axis)
         e1, e2, _ = orthonormal_frame(e)
         a = points - sm
@@ -245,7 +251,7 @@ def pin_cores(m: np.ndarray, cubes: np.ndarray, charge: np.ndarray, lattice_char
 
 
 def relax_exchange(m: np.ndarray, mask: np.ndarray, pinned: np.ndarray, *, iterations: int,
-                   step: float, check=None, first_check: int = 5) -> tuple[np.ndarray, int]:
+                   step: float, check=None, first_check: int = 10) -> tuple[np.ndarray, int]:
     """Exchange-only projected-gradient relaxation on |m| = 1 inside ``mask``.
 
     Parameters
