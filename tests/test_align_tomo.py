@@ -96,3 +96,13 @@ def test_series_brought_into_one_frame():
             true[i] = (v @ trans[s], u @ trans[s])
     est = series_offsets(shift_images(b, true), ang[:, 0], ang[:, 1], groups)
     assert np.max(np.abs(est - trans)) <= 0.25
+
+
+def test_centre_of_mass_skipped_for_a_slab():
+    """A slab's projected total grows as 1/cos(theta): centre of mass must not be trusted."""
+    from synthvec.invert.tomo.scalar import mass_conserved
+
+    b, ang = _data(8)
+    assert mass_conserved(b)
+    slab = b + (1.0 / np.cos(np.deg2rad(ang[:, 1])))[:, None, None]
+    assert not mass_conserved(slab)

@@ -11,7 +11,7 @@ from .dataio import detector_grid, validate_projection_set, volume_dataset
 from .projectors import group_series
 from .resire import resire, rigid_component
 
-__all__ = ["prealign", "reconstruct_scalar", "halfset_reconstructions", "SCALAR_METHODS"]
+__all__ = ["prealign", "mass_conserved", "reconstruct_scalar", "halfset_reconstructions", "SCALAR_METHODS"]
 
 
 def prealign(data: np.ndarray, phis_deg, thetas_deg, *, shifts_px: np.ndarray | None = None,
@@ -19,7 +19,8 @@ def prealign(data: np.ndarray, phis_deg, thetas_deg, *, shifts_px: np.ndarray | 
     """The paper's pre-alignment chain; returns total shifts (N, 2) (dv, du) in pixels.
 
     1. rough cross-correlation within each tilt series;
-    2. centre of mass of all projections to one rigid 3D centre (optional);
+    2. centre of mass of all projections to one rigid 3D centre (optional; skipped
+       when the projected totals differ by more than 5 %, see :func:`mass_conserved`);
     3. common line along the tilt axis within each series;
     4. common lines across series: one rigid translation per series.
 
@@ -33,7 +34,7 @@ def prealign(data: np.ndarray, phis_deg, thetas_deg, *, shifts_px: np.ndarray | 
         return shift_images(data, -shifts) if np.any(shifts) else data
 
     shifts += rough_align(current(), groups)
-    if center_of_mass:
+    if center_of_mass and mass_conserved(data):
         d, _ = centre_of_mass_align(current(), phis, thetas)
         shifts += d
     shifts += common_line_align(current(), groups)
@@ -49,6 +50,16 @@ def prealign(data: np.ndarray, phis_deg, thetas_deg, *, shifts_px: np.ndarray | 
     # rotation centre of the file (the corrections carry no rigid component)
     start = np.zeros_like(shifts) if shifts_px is None else np.asarray(shifts_px, float)
     return shifts - rigid_component(shifts - start, phis, thetas)
+
+
+def mass_conserved(data: np.ndarray, tol: float = 0.05) -> bool:
+    """Whether every projection holds the same total (a compact object inside the field).
+
+    Centre-of-mass alignment assumes it; an extended slab, whose projected
+    total grows as 1/cos(theta) and leaves the field at high tilt, breaks it.
+    """
+    tot = np.asarray(data, float).sum(axis=(1, 2))
+    return bool(tot.mean() > 0 and tot.std() <= tol * tot.mean())
 
 
 def _run(data, phis, thetas, shifts0, cfg, support):
