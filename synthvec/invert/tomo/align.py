@@ -14,7 +14,7 @@ import scipy.fft as sfft
 
 from ...geometry import beam_direction, detector_axes
 from ...threads import n_threads
-from .projectors import SeriesProjector, group_series
+from .projectors import group_series, inplane_rotation_matrix, joseph_matrix
 
 __all__ = ["shift_images", "cross_correlation_shift", "rough_align", "centre_of_mass_align",
            "common_line_align", "series_offsets", "match_shifts", "refine_angles"]
@@ -258,19 +258,26 @@ def refine_angles(vol: np.ndarray, measured: np.ndarray, phis_deg, thetas_deg, *
     thetas = np.asarray(thetas_deg, dtype=float).copy()
     n = vol.shape[0]
     meas = np.asarray(measured, dtype=dtype)
+    vol2 = np.asarray(vol, dtype).reshape(n, n * n)
 
-    def err(p, ts, idx):
-        pr = SeriesProjector(n, p, ts, order=order, dtype=dtype).fwd(vol)
+    def rotated(p):  # volume rotated in-plane by p: ((z, y'), x')
+        return np.ascontiguousarray((inplane_rotation_matrix(n, p, order=order, dtype=dtype)
+                                     @ vol2.T).T).reshape(n * n, n)
+
+    def err(g, ts, idx):
+        pr = (joseph_matrix(n, ts, dtype=dtype) @ g).reshape(len(ts), n, n)
         return ((pr - meas[idx]) ** 2).sum(axis=(1, 2), dtype=float)
 
     new_t, new_p = thetas.copy(), phis.copy()
     for g in group_series(phis):
-        p0 = phis[g[0]]
-        e0 = err(p0, thetas[g], g)
-        ep = err(p0, thetas[g] + delta_deg, g)
-        em = err(p0, thetas[g] - delta_deg, g)
-        new_t[g] = thetas[g] + _vertex(em, e0, ep, delta_deg, max_step_deg)
-        sp_, sm_ = err(p0 + delta_deg, thetas[g], g).sum(), err(p0 - delta_deg, thetas[g], g).sum()
+        p0, ts = phis[g[0]], thetas[g]
+        g0 = rotated(p0)
+        e0 = err(g0, ts, g)
+        ep = err(g0, ts + delta_deg, g)
+        em = err(g0, ts - delta_deg, g)
+        new_t[g] = ts + _vertex(em, e0, ep, delta_deg, max_step_deg)
+        sp_ = err(rotated(p0 + delta_deg), ts, g).sum()
+        sm_ = err(rotated(p0 - delta_deg), ts, g).sum()
         new_p[g] = p0 + _vertex(np.array([sm_]), np.array([e0.sum()]), np.array([sp_]), delta_deg,
                                 max_step_deg)[0]
     return new_p, new_t
