@@ -205,3 +205,16 @@ def test_shift_kernel_moves_a_probe_by_whole_pixels():
     p[5, 7] = 1.0
     moved = np.fft.ifft2(np.fft.fft2(p) * shift_kernels(np.array([[2.0, -3.0]]), p.shape)[0])
     assert np.unravel_index(np.argmax(np.abs(moved)), p.shape) == (7, 4)
+
+
+@pytest.mark.parametrize("shape", [(3, 16, 16), (16, 8), (2, 12, 10)])
+def test_engine_fft_is_scipy_ortho_fft(shape):
+    from synthvec.invert.ptycho.rpie import fft2
+
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    np.testing.assert_allclose(fft2(x), np.fft.fft2(x, norm="ortho"), atol=1e-5)
+    np.testing.assert_allclose(fft2(x, forward=False), np.fft.ifft2(x, norm="ortho"), atol=1e-5)
+    assert fft2(x).dtype == np.complex64
+    xs = x[..., ::2]            # non-contiguous input goes through scipy.fft
+    np.testing.assert_allclose(fft2(xs), np.fft.fft2(xs, norm="ortho"), atol=1e-5)
