@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from .errors import InputError
+from .pipeline.runner import stage_keys  # the keys run_pipeline uses
 from .scenario import Scenario
 from .threads import limit_native_pools, n_threads
 
@@ -81,27 +82,6 @@ def run_one(run: RunSpec, stages: Sequence[Any], threads: int | None) -> dict[st
 
 
 # --------------------------------------------------------------------------- sharing
-
-
-def stage_keys(scn: Scenario, stages: Sequence[Any], *,
-               code: dict[tuple[str, ...], str] | None = None) -> dict[str, str]:
-    """The cache key every stage will have for ``scn``, as ``run_pipeline`` computes it.
-
-    ``code`` memoises source hashes across calls (module tuple -> hash).
-    """
-    from .pipeline.cache import source_hash, stage_key
-    from .pipeline.runner import _section_config
-
-    code = {} if code is None else code
-    keys: dict[str, str] = {}
-    for st in stages:
-        if st.modules not in code:
-            code[st.modules] = source_hash(st.modules)
-        keys[st.name] = stage_key(st.name, code=code[st.modules],
-                                  config=_section_config(scn, st.sections),
-                                  upstream={u: keys[u] for u in st.upstream},
-                                  seed=scn.run.seed if st.random else None)
-    return keys
 
 
 def _link_or_copy(src: str, dst: str) -> None:

@@ -31,8 +31,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario)
     if args.until is not None and args.until not in stage_names():
         raise InputError(f"--until: unknown stage '{args.until}'; stages: {', '.join(stage_names())}")
+    from .report import write_run_report
+
     res = run_scenario(scn, args.out, force=args.force, quiet=args.quiet, until=args.until)
+    report = write_run_report(res.run_dir)
     if not args.quiet:
+        print(f"report: {report}")
         print(f"run directory: {res.run_dir}")
         if res.cached:
             print(f"served from cache: {', '.join(res.cached)}")
@@ -79,9 +83,13 @@ def _cmd_tomo(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import run_sweep
+    from .sweep import SweepError, run_sweep
 
-    table = run_sweep(args.spec, args.out, scheduler=args.scheduler, progress=not args.quiet)
+    try:
+        table = run_sweep(args.spec, args.out, scheduler=args.scheduler, progress=not args.quiet)
+    except SweepError as err:
+        print(f"synthvec sweep: {err}", file=sys.stderr)
+        return 1
     print(f"{table['run_id'].nunique()} runs; results in {Path(args.out) / 'results.csv'}")
     return 0
 
@@ -97,7 +105,7 @@ def _cmd_regress(args: argparse.Namespace) -> int:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .report.compare import run_compare
 
-    path = run_compare(args.spec, args.out)
+    path = run_compare(args.spec, args.out, progress=True)
     print(f"report: {path}")
     return 0
 

@@ -21,7 +21,7 @@ from .monitor import Monitor
 
 Metric = tuple[str, float, str]  # (metric, value, unit)
 
-__all__ = ["Stage", "StageContext", "RunResult", "run_pipeline", "stage_rng", "Metric"]
+__all__ = ["Stage", "StageContext", "RunResult", "run_pipeline", "stage_keys", "stage_rng", "Metric"]
 
 
 def stage_rng(seed: int, stage: str) -> np.random.Generator:
@@ -86,6 +86,24 @@ def _section_config(scn: Scenario, sections: Sequence[str]) -> dict:
     return out
 
 
+def stage_keys(scn: Scenario, stages: Sequence[Stage], *,
+               code: dict[tuple[str, ...], str] | None = None) -> dict[str, str]:
+    """The cache key of every stage for ``scn`` (stage name -> key), in pipeline order.
+
+    ``code`` memoises source hashes across calls (module tuple -> hash).
+    """
+    code = {} if code is None else code
+    keys: dict[str, str] = {}
+    for st in stages:
+        if st.modules not in code:
+            code[st.modules] = source_hash(st.modules)
+        keys[st.name] = stage_key(st.name, code=code[st.modules],
+                                  config=_section_config(scn, st.sections),
+                                  upstream={u: keys[u] for u in st.upstream},
+                                  seed=scn.run.seed if st.random else None)
+    return keys
+
+
 def run_pipeline(scn: Scenario, run_dir: str | Path, stages: Sequence[Stage], *,
                  force: bool = False, quiet: bool = False,
                  log: Callable[[str], None] | None = None) -> RunResult:
@@ -107,15 +125,11 @@ def run_pipeline(scn: Scenario, run_dir: str | Path, stages: Sequence[Stage], *,
     with atomic_path(run_dir / "scenario.toml") as tmp:
         tmp.write_text(scenario_to_toml(scn))
 
-    keys: dict[str, str] = {}
+    keys = stage_keys(scn, stages)
     rows: list[dict] = []
     result = RunResult(run_dir=run_dir, metrics=pd.DataFrame())
     for i, st in enumerate(stages, 1):
-        key = stage_key(st.name, code=source_hash(st.modules),
-                        config=_section_config(scn, st.sections),
-                        upstream={u: keys[u] for u in st.upstream},
-                        seed=scn.run.seed if st.random else None)
-        keys[st.name] = key
+        key = keys[st.name]
         rec = None if force else store.lookup(st.name, key)
         head = f"[{i}/{len(stages)}] {st.name:<15}"
         if rec is not None:
