@@ -217,7 +217,7 @@ def test_sintering_overlap_shrinks_lattice():
     assert (dd[:, 1] < 2 * r).all()  # spheres overlap
 
 
-@pytest.mark.parametrize("kw", [dict(voxel_nm=40.0), dict(sintering_overlap_nm=30.0),
+@pytest.mark.parametrize("kw", [dict(voxel_nm=200.0), dict(sintering_overlap_nm=30.0),
                                 dict(n_layers=0), dict(size_spread_rel=-0.1),
                                 dict(stacking="bcc"), dict(voxel_nm=0.0),
                                 dict(lateral_extent_nm=5.0)])

@@ -70,8 +70,8 @@ class PhantomConfig(Section):
         if self.sintering_overlap_nm >= 0.3 * d:
             raise ConfigError("sintering_overlap_nm", f"must be < 0.3 * sphere_diameter_nm = "
                               f"{0.3 * d:g} (got {self.sintering_overlap_nm:g})")
-        if self.voxel_nm >= d / 2:
-            raise ConfigError("voxel_nm", f"must be < sphere_diameter_nm / 2 = {d / 2:g} "
+        if self.voxel_nm >= d:
+            raise ConfigError("voxel_nm", f"must be smaller than phantom.sphere_diameter_nm ({d:g}) "
                               f"(got {self.voxel_nm:g})")
         if self.lateral_extent_nm < 2 * self.voxel_nm:
             raise ConfigError("lateral_extent_nm", f"must be >= 2 * voxel_nm = {2 * self.voxel_nm:g}"
