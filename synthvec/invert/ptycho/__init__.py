@@ -31,7 +31,7 @@ from .data import PtychoData, PtychoResult, read_cxi, write_result, zone_plate_p
 from .postprocess import projection_set
 from .probe import pupil_phase_constraint
 from .rpie import (fresnel_kernels, illumination, object_grid, prepare_scan, rpie,
-                   shift_kernels)
+                   shift_kernels, update_sets)
 
 __all__ = ["PtychoConfig", "PtychoData", "PtychoResult", "read_cxi", "reconstruct",
            "reconstruct_shared", "run_ptycho", "projection_set", "detect_bad_frames",
@@ -78,10 +78,14 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
             kernels = fresnel_kernels(tilted_plane_depth_nm(d)[keep], window,
                                       pixel_nm=d.pixel_nm, wavelength_nm=d.wavelength_nm)
         frac = d.positions_px[keep] - np.rint(d.positions_px[keep])
-        if cfg.subpixel_positions and np.abs(frac).max() > 1e-3:
+        refine = None
+        if cfg.position_refinement:
+            refine = frac if cfg.subpixel_positions else np.zeros_like(frac)
+        elif cfg.subpixel_positions and np.abs(frac).max() > 1e-3:
             ramps = shift_kernels(frac, window)
             kernels = ramps if kernels is None else kernels * ramps
-        scans.append(prepare_scan(d.frames[keep], grid, obj, kernels, cfg.max_set_size))
+        scans.append(prepare_scan(d.frames[keep], grid, obj, kernels, cfg.max_set_size,
+                                  refine_shifts=refine))
         grids.append(grid)
         kept.append(keep)
         dropped.append(bad)
@@ -91,10 +95,16 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
     out = []
     for i, d in enumerate(datasets):
         x_nm, y_nm = grids[i].coords_nm(d.pixel_nm)
+        pos = d.positions_px[kept[i]].astype(float)
+        if scans[i].shifts is not None:   # refined: whole-pixel placement + refined shift
+            order = np.concatenate(update_sets(grids[i].corners, window, cfg.max_set_size))
+            pos = np.rint(pos)
+            pos[order] += np.concatenate(scans[i].shifts)
         out.append(PtychoResult(object=scans[i].obj, probe=probe, error=err[:, i],
                                 object_x_nm=x_nm, object_y_nm=y_nm, seconds_per_iteration=spi,
                                 dropped_frames=dropped[i], pixel_nm=d.pixel_nm,
                                 illumination=illumination(grids[i], probe),
+                                positions_px=pos,
                                 helicity=d.helicity, phi_deg=d.phi_deg, theta_deg=d.theta_deg))
     return out
 

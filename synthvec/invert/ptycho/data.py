@@ -89,6 +89,9 @@ class PtychoResult:
     illumination : (Ny, Nx) float32 or None
         Sum of the final probe's |P|^2 over the positions used, normalized to
         max 1 (where the object is constrained by data).
+    positions_px : (n_used, 2) float64 or None
+        Positions (row, col) of the frames used, refined when position
+        refinement is on.
     """
 
     object: np.ndarray
@@ -99,6 +102,7 @@ class PtychoResult:
     seconds_per_iteration: float
     dropped_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     illumination: np.ndarray | None = None
+    positions_px: np.ndarray | None = None
     pixel_nm: float = 1.0
     helicity: float | None = None
     phi_deg: float | None = None

@@ -36,7 +36,12 @@ where each single-position step follows one frame's noise).
 Positions are placed on whole object pixels; with ``subpixel_positions``
 the remainder is applied to the probe as a Fourier shift per position (the
 same per-position probe path as the tilted-plane defocus, about twice the
-FFTs). The error of an iteration is computed from the same FFTs:
+FFTs). Position refinement (option) takes, per member of a set, the
+Gauss-Newton step of its probe shift from ``d psi / d shift = -grad(P_j) O_j``
+and the residual ``psi' - psi``, applies the steps (times a gain, less their
+mean) after each sweep, and rebuilds the shift kernels; on P1-like data with
+0.6 px rms position errors it recovers them to 0.13 px rms in 60 iterations
+(tests). The error of an iteration is computed from the same FFTs:
 by Parseval (orthonormal FFT), ``||psi' - psi||^2 = sum (|Psi| - sqrt I)^2``.
 """
 
@@ -149,7 +154,10 @@ class _Scan:
     rows: list[np.ndarray]
     cols: list[np.ndarray]
     norm: float              # sum of intensities (error normalization)
-    kernels: list[np.ndarray] | None = None  # per set (k, H, W) Fresnel kernels, FFT order
+    kernels: list[np.ndarray] | None = None  # per set (k, H, W) probe kernels, FFT order
+    base: list[np.ndarray] | None = None     # per set Fresnel part of the kernels (or None)
+    shifts: list[np.ndarray] | None = None   # per set (k, 2) sub-pixel probe shifts, px
+    steps: list[np.ndarray] | None = None    # per set (k, 2) pending refinement steps, px
 
 
 def illumination(grid: ObjectGrid, probe: np.ndarray) -> np.ndarray:
@@ -187,22 +195,51 @@ def shift_kernels(shift_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray,
-                 kernels: np.ndarray | None = None, max_set_size: int = 0) -> _Scan:
+                 kernels: np.ndarray | None = None, max_set_size: int = 0,
+                 refine_shifts: np.ndarray | None = None) -> _Scan:
     """Arrange one scan's amplitudes by update set (DC moved to the corner once).
 
     ``kernels`` (n, H, W): per-position propagators of the probe (tilted-plane
-    defocus), or None for one probe at every position.
+    defocus), or None for one probe at every position. ``refine_shifts``
+    (n, 2): starting sub-pixel shifts of positions to refine (then
+    ``kernels`` holds only the Fresnel part, or None).
     """
     h, w = frames.shape[1:]
     amp = np.sqrt(np.maximum(np.fft.ifftshift(frames, axes=(-2, -1)), 0)).astype(np.float32)
     sets = update_sets(grid.corners, (h, w), max_set_size)
     view = as_strided(obj, shape=(obj.shape[0] - h + 1, obj.shape[1] - w + 1, h, w),
                       strides=obj.strides * 2)
-    return _Scan(obj=obj, view=view, amps=[np.ascontiguousarray(amp[s]) for s in sets],
+    scan = _Scan(obj=obj, view=view, amps=[np.ascontiguousarray(amp[s]) for s in sets],
                  rows=[grid.corners[s, 0] for s in sets], cols=[grid.corners[s, 1] for s in sets],
                  norm=float(np.sum(amp.astype(np.float64) ** 2)) or 1.0,
                  kernels=None if kernels is None else [np.ascontiguousarray(kernels[s])
                                                        for s in sets])
+    if refine_shifts is not None:
+        scan.base = scan.kernels
+        scan.shifts = [np.asarray(refine_shifts, float)[s].copy() for s in sets]
+        scan.steps = [np.zeros((len(s), 2)) for s in sets]
+        _apply_shifts(scan)
+    return scan
+
+
+def _apply_shifts(scan: _Scan) -> None:
+    """Kernels = Fresnel part x Fourier shift of each member's current sub-pixel shift."""
+    h, w = scan.amps[0].shape[1:]
+    scan.kernels = [shift_kernels(sh, (h, w)) * (1 if scan.base is None else scan.base[i])
+                    for i, sh in enumerate(scan.shifts)]
+
+
+def refine_positions(scan: _Scan, *, max_shift_px: float, gain: float = 1.0) -> None:
+    """Apply the pending Gauss-Newton steps, less their mean (a common shift of all
+    positions is the object's own shift, not a position error), clipped to
+    ``max_shift_px`` of total shift."""
+    allsteps = np.concatenate(scan.steps)
+    mean = allsteps.mean(axis=0)
+    for sh, st in zip(scan.shifts, scan.steps):
+        sh += gain * (st - mean)
+        np.clip(sh, -max_shift_px, max_shift_px, out=sh)
+        st[:] = 0.0
+    _apply_shifts(scan)
 
 
 def _object_weight(probe: np.ndarray, alpha: float, step: float, out: np.ndarray,
@@ -257,6 +294,7 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
     t0 = time.perf_counter()
     for it in range(cfg.iterations):
         upd_probe = cfg.probe_update and it >= cfg.probe_update_start
+        refine = cfg.position_refinement and it >= cfg.position_refinement_start
         if cfg.set_order == "random":
             perms = [rng.permutation(len(s.amps)) for s in scans]
             sched = [(i, perms[i][j]) for i, j in order]
@@ -267,7 +305,7 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
         for i, s in sched:
             sc = scans[i]
             if sc.kernels is not None:
-                P = _tilted_set(sc, s, P, cfg, upd_probe, err, i, workers)
+                P = _tilted_set(sc, s, P, cfg, upd_probe, err, i, workers, refine)
                 if upd_probe:
                     _object_weight(P, a, cfg.object_step, wO, wtmp)
                 continue
@@ -300,6 +338,10 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
                     num *= cfg.probe_step
                 P += num
                 _object_weight(P, a, cfg.object_step, wO, wtmp)
+        for sc in scans:
+            if refine and sc.steps is not None:
+                refine_positions(sc, max_shift_px=cfg.max_position_shift_px,
+                                 gain=cfg.position_gain)
         if upd_probe and probe_constraint is not None:
             P = probe_constraint(P).astype(np.complex64)
         for i, sc in enumerate(scans):
@@ -342,7 +384,7 @@ def _chunk(view, am, r, c, P, wO, psi_b, mag_b, workers, upd_probe):
 
 
 def _tilted_set(sc: _Scan, s: int, P: np.ndarray, cfg: PtychoConfig, upd_probe: bool,
-                err: np.ndarray, i: int, workers: int) -> np.ndarray:
+                err: np.ndarray, i: int, workers: int, refine: bool = False) -> np.ndarray:
     """One update set with a propagated probe per position (tilted-plane defocus).
 
     Position j sees ``P_j = F^-1[F[P] K_j]``; the object update uses ``P_j``
@@ -364,6 +406,12 @@ def _tilted_set(sc: _Scan, s: int, P: np.ndarray, cfg: PtychoConfig, upd_probe: 
     d = fft2(Psi, forward=False, workers=workers)
     d -= psi
     err[i] += np.vdot(d, d).real
+    if sc.steps is not None and refine:
+        # Gauss-Newton step of each member's shift: d(psi)/d(shift) = -grad(P_j) O_j
+        for ax in (0, 1):
+            jac = -np.gradient(Pj, axis=ax + 1) * op
+            num = np.real(np.sum(np.conj(jac) * d, axis=(1, 2)))
+            sc.steps[s][:, ax] = num / np.maximum(np.sum(np.abs(jac) ** 2, axis=(1, 2)), 1e-30)
     p2 = np.abs(Pj) ** 2
     pmax = p2.reshape(len(p2), -1).max(axis=1)[:, None, None]
     sc.view[r, c] = op + cfg.object_step * np.conj(Pj) * d / ((1 - a) * p2 + a * pmax)
