@@ -67,7 +67,7 @@ def run_tomo(proj_path: str | os.PathLike, out_path: str | os.PathLike, *,
         n = scalar.sizes["z"]
         support = _read_support(support_path, n) if support_path is not None else None
         vec = reconstruct_vector(proj, VectorConfig(**kw), alignment=scalar, support=support)
-        out = scalar.merge(vec[["m", "mask"]].rename_vars({}), compat="override")
+        out = scalar.assign(m=vec["m"], mask=vec["mask"])
         out["r1_vector"] = ("iteration_vector", vec["r1"].values)
     write_netcdf(out, out_path, attrs=provenance(stage="tomo", method="resire+gd" if vector
                                                  else "resire"))

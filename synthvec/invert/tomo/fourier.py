@@ -6,7 +6,11 @@ oversampling factor, 3D Fourier transformed, the central slice normal to the
 beam ``k_i`` is interpolated trilinearly on the padded grid, and a 2D inverse
 FFT gives the projection. Trilinear interpolation in k multiplies the object by
 ``sinc^2(x / P)`` per axis (P the padded side); the volume is divided by it
-first (deapodisation), as in gridding methods.
+first (deapodisation), as in gridding methods. The correction holds on average
+over the fractional positions of the slice points; where they fall on grid
+points (always at k = 0) it over-corrects, so projected totals come out
++2-3 % high at 2x oversampling (~1 % at 3x). On T1 the forward projections are
+within 1.35 % (2x) and 0.83 % (3x) rel. L2 of the exact line integrals.
 
 :class:`FourierSliceProjector` has the exact adjoint of this forward (adjoint
 interpolation = spreading, then the adjoint FFTs). :class:`PaperPair` is what
