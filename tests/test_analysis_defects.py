@@ -113,10 +113,16 @@ def test_surface_outside_material_is_skipped_and_reported():
     shape = (12, 12, 12)
     m = coulomb_field(shape, [(5.5, 5.5, 5.5, 1)])
     mask = np.ones(shape, bool)
-    mask[4, 7, 5] = False  # a non-magnetic node on the closed surface around cube (5, 5, 5)
+    mask[4, 7, 5] = False  # a non-magnetic node on the box surface around cube (5, 5, 5) ...
     res = find_defects(m, mask=mask, sigma_vox=0)
-    assert len(res.defects) == 0
+    assert res.defects["charge"].tolist() == [1]  # ... the one-voxel corner surfaces still fit
+    mask[4] = False  # nickel only in 5 <= z <= 6 ...
+    mask[7] = False
+    res = find_defects(m, mask=mask, sigma_vox=0, min_surface="voxel")
+    assert len(res.defects) == 0  # ... too thin for any one-voxel surface around the cube
     assert res.skip_counts()["outside_material"] >= 1
+    res = find_defects(m, mask=mask, sigma_vox=0)  # default: the cube's own surface is allowed
+    assert res.defects["charge"].tolist() == [1] and res.defects["surface"].tolist() == ["cube"]
 
 
 def test_noise_f1_default_smoothing():
@@ -137,14 +143,14 @@ def test_noise_f1_default_smoothing():
     assert min(f1s) >= 0.95
 
 
-def test_stronger_noise_needs_the_default_smoothing():
+def test_stronger_noise_needs_more_smoothing():
     rng = np.random.default_rng(5)
     ch = random_charges((48, 48, 48), 10, rng=rng)
     m = coulomb_field((48, 48, 48), ch)
     truth = find_defects(m, sigma_vox=0).defects
     noisy = add_noise(m, 0.6, rng=rng)
     assert _f1(truth, find_defects(noisy, sigma_vox=0.0).defects) < 0.5
-    assert _f1(truth, find_defects(noisy, sigma_vox=AnalysisConfig().smooth_sigma_vox).defects) >= 0.95
+    assert _f1(truth, find_defects(noisy, sigma_vox=1.0).defects) >= 0.95
 
 
 def test_density_and_emergent_flux_consistency():
