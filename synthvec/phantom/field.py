@@ -121,7 +121,7 @@ def pair_seeds(pos: np.ndarray, charge: np.ndarray, *, slab_half_nm: float
 def string_field(points: np.ndarray, s_minus: np.ndarray, s_plus: np.ndarray,
                  background: np.ndarray, helicity_rad: np.ndarray, *, min_width_nm: float = 0.0,
                  screen_nm: float = 0.0, envelope: bool = False,
-                 max_sigma_nm: float = np.inf) -> np.ndarray:
+                 max_sigma_nm: float = np.inf, scale: np.ndarray | None = None) -> np.ndarray:
     """Unit magnetization at ``points`` with the given defect pairs (see module docstring).
 
     Two lattice-scale regularisations keep each seed resolved by the voxel
@@ -135,7 +135,9 @@ def string_field(points: np.ndarray, s_minus: np.ndarray, s_plus: np.ndarray,
     ``rho_k`` the distance to its segment and ``sigma_k = min(max(L_k,
     min_width_nm), max_sigma_nm)``: positive, 1 on the string, so again no degree changes,
     but the texture decays to the background within ~ one pair length
-    instead of as 1/r.
+    instead of as 1/r. ``scale`` (K,) multiplies each pair's ``lam_k`` (a
+    further Mobius scaling): < 1 shrinks the wrapped region around the
+    string to a small cap, as used for virtual hedgehogs.
 
     Parameters
     ----------
@@ -168,6 +170,8 @@ def string_field(points: np.ndarray, s_minus: np.ndarray, s_plus: np.ndarray,
     for k, (sm, sp, gam) in enumerate(zip(s_minus, s_plus, helicity_rad)):
         axis = sp - sm
         lam = max(1.0, min_width_nm / float(np.linalg.norm(axis)))
+        if scale is not None:
+            lam *= float(scale[k])
         screen = np.ones(len(points))
         for j, (idx, g) in enumerate(near):
             if j % npair != k:

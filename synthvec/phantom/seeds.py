@@ -154,8 +154,12 @@ def virtual_seeds(sphere_centre: np.ndarray, sphere_radius: np.ndarray, n_plus: 
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Spheres that host the virtual (anti-)hedgehogs.
 
-    Closed voids (entirely inside the volume box ``|x_i| <= half_extent_nm[i]``)
-    are preferred; the others are used only if there are not enough.
+    Hedgehog voids are drawn among closed voids (entirely inside the volume
+    box ``|x_i| <= half_extent_nm[i]``) first. The k-th anti-hedgehog's void
+    is the one nearest to ``sqrt(2) d`` from the k-th hedgehog's (second
+    neighbours in the adjacent layer, across an octahedral hole), so the
+    string joining them leaves both voids through nickel, not through a
+    contact with a touching sphere (where a void surface is open).
 
     Returns
     -------
@@ -177,5 +181,19 @@ def virtual_seeds(sphere_centre: np.ndarray, sphere_radius: np.ndarray, n_plus: 
     if len(order) < n:
         raise ConfigError("texture.n_virtual_hedgehogs", f"only {len(order)} voids have their "
                           f"centre in the volume (asked for {n})")
-    sel = order[:n]
-    return sel.astype(np.int64), np.array([1] * n_plus + [-1] * n_minus, dtype=np.int8)
+    plus = list(order[:n_plus])
+    pool = list(order[n_plus:])
+    # the k-th anti pairs with the k-th hedgehog's void two lattice steps away (sqrt 2 d, in the
+    # next layer): the segment joining them crosses an octahedral hole, not a sphere contact
+    c = sphere_centre
+    d_nn = float(np.median(np.sort(np.linalg.norm(c[:, None] - c[None], axis=2), axis=1)[:, 1])) \
+        if len(c) > 1 else 1.0
+    minus = []
+    for k in range(n_minus):
+        best = 0
+        if k < len(plus) and len(pool) > 1:
+            dist = np.linalg.norm(c[pool] - c[plus[k]], axis=1)
+            best = int(np.argmin(np.abs(dist - np.sqrt(2.0) * d_nn)))
+        minus.append(pool.pop(best))
+    sel = np.asarray(plus + minus, dtype=np.int64)
+    return sel, np.array([1] * n_plus + [-1] * n_minus, dtype=np.int8)

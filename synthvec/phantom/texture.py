@@ -119,14 +119,21 @@ def build_texture(phantom: xr.Dataset, cfg: TextureConfig, *, rng: np.random.Gen
             v_pos = centres[v_sph]
         all_pos = np.concatenate([r_pos, v_pos]).reshape(-1, 3)
         all_q = np.concatenate([r_q, v_q]).astype(np.int8)
-        s_minus, s_plus = pair_seeds(all_pos, all_q, slab_half_nm=slab_half)
+        # real seeds pair among themselves, virtual ones among themselves (virtual_seeds chose
+        # their voids so that each pair's string crosses an octahedral hole); a seed left over
+        # pairs with its image beyond the nearer slab face
+        rm, rp = pair_seeds(r_pos.reshape(-1, 3), r_q, slab_half_nm=slab_half)
+        vm, vp = pair_seeds(v_pos.reshape(-1, 3), v_q, slab_half_nm=slab_half)
+        s_minus, s_plus = np.concatenate([rm, vm]), np.concatenate([rp, vp])
+        wrap = np.concatenate([np.ones(len(rm)), np.full(len(vm), VIRTUAL_WRAP_SCALE)])
         hel = (rng.uniform(0, 2 * np.pi, len(s_minus)) if cfg.random_helicity
                else np.zeros(len(s_minus)))
         m = np.zeros((3,) + mask.shape)
         if len(s_minus):
             m[:, kk, jj, ii] = string_field(pts, s_minus, s_plus, bvec, hel,
                                             min_width_nm=4 * voxel, screen_nm=1.5 * voxel,
-                                            envelope=True, max_sigma_nm=6 * voxel).T
+                                            envelope=True, max_sigma_nm=6 * voxel,
+                                            scale=wrap).T
         else:
             m[:, kk, jj, ii] = bvec[:, None]
         pinned, repaired = pin_cores(m, r_idx, r_q, lattice_charge)
@@ -186,6 +193,11 @@ def build_texture(phantom: xr.Dataset, cfg: TextureConfig, *, rng: np.random.Gen
 
 MAX_CORE_GROWTH_VOX = 3.0
 MAX_PLACEMENT_ATTEMPTS = 8
+#: Mobius scaling of a virtual pair's stereographic coordinate: the void surface then wraps the
+#: sphere of directions in a small cap where the string leaves it (through nickel), and stays near
+#: the background elsewhere, including at the contacts with neighbouring spheres, where the
+#: surface is open; so the open-surface charge is close to +-1 (paper: |Q| >= 0.9 counts).
+VIRTUAL_WRAP_SCALE = 0.18
 
 
 def _explicit_seeds(phantom, cfg, axes, mask, half):
