@@ -111,3 +111,14 @@ def test_projection_conserves_mass(phi, theta, seed):
     fourier = FourierSliceProjector(n, [phi], [theta], oversampling=3.0, dtype=np.float64,
                                     threads=1)
     assert 1.0 <= fourier.fwd(vol).sum() / vol.sum() <= 1.03
+
+
+def test_batched_projection_equals_one_by_one():
+    n = 8
+    rng = np.random.default_rng(9)
+    op = RealSpaceProjector(n, ANGLES[:, 0], ANGLES[:, 1], dtype=np.float64, threads=2)
+    vols = rng.random((3, n, n, n))
+    projs = rng.random((3, len(ANGLES), n, n))
+    np.testing.assert_allclose(op.fwd_many(vols), np.stack([op.fwd(v) for v in vols]), rtol=1e-12)
+    np.testing.assert_allclose(op.adj_many(projs), np.stack([op.adj(p) for p in projs]),
+                               rtol=1e-12)

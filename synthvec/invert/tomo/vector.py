@@ -56,6 +56,8 @@ def vector_gd(xmcd: np.ndarray, phis_deg, thetas_deg, cfg: VectorConfig, *,
     op = make_projector(n, phis_deg, thetas_deg, kind=cfg.projector, order=cfg.interp_order,
                         oversampling=cfg.oversampling, dtype=dtype, threads=threads)
     k = beam_direction(phis_deg, thetas_deg).astype(dtype)  # (N, 3) alpha, beta, gamma
+    fwd_many = getattr(op, "fwd_many", None) or (lambda v: np.stack([op.fwd(c) for c in v]))
+    adj_many = getattr(op, "adj_many", None) or (lambda r: np.stack([op.adj(c) for c in r]))
     dt = dtype.type(cfg.step / (nproj * n))
     lam = dtype.type(cfg.regularization)
     mask = None if support is None else np.asarray(support, bool)
@@ -66,10 +68,10 @@ def vector_gd(xmcd: np.ndarray, phis_deg, thetas_deg, cfg: VectorConfig, *,
     for _ in range(cfg.iterations):
         z = y if cfg.acceleration == "nesterov" else x
         # P_i (sum_c k_ic O_c) = sum_c k_ic P_i O_c (eq. 3)
-        proj = np.stack([op.fwd(z[c]) for c in range(3)])  # (3, N, n, n)
+        proj = fwd_many(z)  # (3, N, n, n): P_i O_c
         resid = np.einsum("ic,cinm->inm", k, proj) - b
         r1.append(float(np.abs(resid).sum(dtype=float)) / bnorm)
-        grad = np.stack([op.adj(k[:, c, None, None] * resid) for c in range(3)])  # eq. 5
+        grad = adj_many(k.T[:, :, None, None] * resid[None])  # eq. 5
         if lam:
             grad -= lam * _laplacian(z)
         xn = z - dt * grad  # eq. 6
