@@ -114,7 +114,10 @@ def reconstruct_scalar(proj: xr.Dataset, cfg: TomoConfig, *,
     if cfg.align:
         shifts0 = prealign(data, phis, thetas, shifts_px=shifts0, center_of_mass=cfg.center_of_mass)
     res = _run(data, phis, thetas, shifts0, cfg, support)
-    return _dataset(res, pitch, (phis, thetas), cfg)
+    ds = _dataset(res, pitch, (phis, thetas), cfg)
+    ds.attrs["prealigned"] = int(cfg.align)
+    ds.attrs["center_of_mass_used"] = int(cfg.align and cfg.center_of_mass and mass_conserved(data))
+    return ds
 
 
 def halfset_reconstructions(proj: xr.Dataset, cfg: TomoConfig, *,
