@@ -98,14 +98,16 @@ def update_sets(corners: np.ndarray, window: tuple[int, int], max_size: int = 0
     Returns
     -------
     list of (k,) int64 index arrays covering ``range(n)`` once each (greedy
-    colouring in scan order: each position gets the first set it fits).
+    colouring, largest degree first: each position gets the first set it fits;
+    members of a set in increasing index order).
     """
     corners = np.asarray(corners, dtype=np.int64)
     n = len(corners)
     d = np.abs(corners[:, None, :] - corners[None, :, :])
     conflict = (d[..., 0] < window[0]) & (d[..., 1] < window[1])
     colour = np.full(n, -1, dtype=np.int64)
-    for i in range(n):
+    # largest-first: most-conflicted positions first (P1: 74 sets instead of 78 in scan order)
+    for i in np.argsort(-conflict.sum(axis=1), kind="stable"):
         used = np.zeros(n + 1, dtype=bool)
         used[colour[conflict[i] & (colour >= 0)]] = True
         colour[i] = int(np.argmin(used))
