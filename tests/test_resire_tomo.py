@@ -66,6 +66,16 @@ def test_reconstruct_scalar_dataset_contract(phantom):
         assert ds[v].dims == ("angle",)
 
 
+def test_series_registration_keeps_aligned_data_aligned(phantom):
+    vol, b, ang = phantom
+    ds = reconstruct_scalar(projection_set(b, ang),
+                            TomoConfig(iterations=30, register_series="translation"))
+    assert np.max(np.abs(ds["shift_u_px"].values)) < 0.25
+    assert np.max(np.abs(ds["shift_v_px"].values)) < 0.25
+    np.testing.assert_array_equal(ds["phi_refined_deg"].values, ang[:, 0])
+    assert nrmse(ds["density"].values, vol) <= 0.08
+
+
 def test_halfsets_use_alternate_projections(phantom):
     vol, b, ang = phantom
     even, odd = halfset_reconstructions(projection_set(b, ang), TomoConfig(iterations=30))

@@ -35,6 +35,11 @@ class TomoConfig(Section):
                         "common lines within and across series (Methods).")
     center_of_mass: bool = param(True, doc="Use centre-of-mass alignment (needs an object "
                                  "inside the field of view).")
+    register_series: Literal["off", "translation", "rigid"] = param(
+        "off", doc="Also register the separate reconstructions of each tilt series to the "
+        "first before RESIRE (the paper's transformation matrices): 3D translation, or "
+        "translation and rotation about z ('rigid'; the rotation is rough, biased by the "
+        "series' different missing wedges, and best combined with refine_angles).")
     refine_every: int = param(10, doc="Spatial (shift) refinement by projection matching every "
                               "this many iterations; 0 disables.", ge=0)
     refine_angles: bool = param(False, doc="Angular refinement of phi and theta per projection "

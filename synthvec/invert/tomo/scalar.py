@@ -62,6 +62,17 @@ def mass_conserved(data: np.ndarray, tol: float = 0.05) -> bool:
     return bool(tot.mean() > 0 and tot.std() <= tol * tot.mean())
 
 
+def _register(data, phis, thetas, shifts, cfg: TomoConfig):
+    """Optional series registration by separate reconstructions (:mod:`.frames`)."""
+    if cfg.register_series == "off" or len(group_series(phis)) < 2:
+        return shifts, phis
+    from .frames import register_series
+
+    rot = 2.0 if cfg.register_series == "rigid" else 0.0
+    _, shifts, phis = register_series(data, phis, thetas, shifts_px=shifts, max_rotation_deg=rot)
+    return shifts, phis
+
+
 def _run(data, phis, thetas, shifts0, cfg, support):
     res = resire(data, phis, thetas, cfg, shifts_px=shifts0, support=support)
     return res
@@ -113,7 +124,10 @@ def reconstruct_scalar(proj: xr.Dataset, cfg: TomoConfig, *,
     phis, thetas = proj["phi_deg"].values.astype(float), proj["theta_deg"].values.astype(float)
     if cfg.align:
         shifts0 = prealign(data, phis, thetas, shifts_px=shifts0, center_of_mass=cfg.center_of_mass)
-    res = _run(data, phis, thetas, shifts0, cfg, support)
+        shifts0, phis_start = _register(data, phis, thetas, shifts0, cfg)
+    else:
+        phis_start = phis
+    res = _run(data, phis_start, thetas, shifts0, cfg, support)
     ds = _dataset(res, pitch, (phis, thetas), cfg)
     ds.attrs["prealigned"] = int(cfg.align)
     ds.attrs["center_of_mass_used"] = int(cfg.align and cfg.center_of_mass and mass_conserved(data))
@@ -136,12 +150,14 @@ def halfset_reconstructions(proj: xr.Dataset, cfg: TomoConfig, *,
     proj = validate_projection_set(proj)
     data, pitch, shifts0 = detector_grid(proj)
     phis, thetas = proj["phi_deg"].values.astype(float), proj["theta_deg"].values.astype(float)
+    phis_start = phis
     if cfg.align:
         shifts0 = prealign(data, phis, thetas, shifts_px=shifts0, center_of_mass=cfg.center_of_mass)
+        shifts0, phis_start = _register(data, phis, thetas, shifts0, cfg)
     out = []
     for start in (0, 1):
         idx = np.arange(start, len(data), 2)
-        res = _run(data[idx], phis[idx], thetas[idx], shifts0[idx], cfg, support)
+        res = _run(data[idx], phis_start[idx], thetas[idx], shifts0[idx], cfg, support)
         out.append(_dataset(res, pitch, (phis[idx], thetas[idx]), cfg, angle_index=idx))
     return out[0], out[1]
 
