@@ -223,3 +223,9 @@ def test_arbitrary_global_rotation_of_m_only_keeps_charges(angles):
     assert q[2, 2, 2] == 1.0 and np.count_nonzero(q) == 1
     q = lattice_charge(np.einsum("ab,b...->a...", -rot, m))  # improper: reflection
     assert q[2, 2, 2] == -1.0 and np.count_nonzero(q) == 1
+
+
+def test_single_and_double_precision_agree():
+    rng = np.random.default_rng(11)
+    m = rng.normal(size=(3, 12, 11, 10))
+    np.testing.assert_array_equal(lattice_charge(m), lattice_charge(m, precision="double"))

@@ -27,11 +27,12 @@ Conventions
   through the box's surface / 4π exactly (telescoping), and the sum over the
   whole volume is the net flux through the outer surface.
 * Integers: for nonzero vectors and no degenerate triangle, every cube's
-  charge is an integer up to round-off (~1e-13); values within
-  ``snap_tol`` of a multiple of 1/2 are snapped onto it, so the result holds
+  charge is an integer up to round-off (~1e-6 in the default single
+  precision); values within a tolerance of a multiple of 1/2 are snapped
+  onto it, so the result holds
   exact integers (half-integers stay exact too, see next point).
 * Antiparallel neighbours: if two corners of one face triangle are exactly
-  (within ``degenerate_tol``) antiparallel, the geodesic between them, and
+  (within 1e-6, or 1e-12 in double precision) antiparallel, the geodesic between them, and
   so the triangle's solid angle, is undefined (any value in (-2π, 2π)). It is
   set to 0; the two cubes sharing that face then carry fractional charges
   of opposite sign (half-integers in symmetric cases), and every closed
@@ -49,12 +50,14 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["lattice_charge", "face_fluxes", "normalise", "degenerate_faces", "hedgehog_density",
+           "charge_from_fluxes", "PRECISION",
            "emergent_field"]
 
 FOUR_PI = 4.0 * np.pi
 
 
-def normalise(m: np.ndarray, *, zero_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+def normalise(m: np.ndarray, *, zero_tol: float = 1e-6, dtype=np.float64
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors of ``m`` and the mask of nodes that have a direction.
 
     Parameters
@@ -63,21 +66,28 @@ def normalise(m: np.ndarray, *, zero_tol: float = 1e-6) -> tuple[np.ndarray, np.
         Magnetization, components (x, y, z).
     zero_tol : float
         Nodes with |m| <= zero_tol, or a non-finite component, are invalid.
+    dtype : numpy dtype
+        Of the result (float32 halves the memory traffic of the charge kernels).
 
     Returns
     -------
-    unit : (3, Z, Y, X) float64
+    unit : (3, Z, Y, X) ``dtype``
         m / |m| at valid nodes, NaN at invalid nodes.
     valid : (Z, Y, X) bool
     """
-    m = np.asarray(m, dtype=np.float64)
+    m = np.asarray(m)
     if m.ndim != 4 or m.shape[0] != 3:
         raise ValueError(f"m must have shape (3, Z, Y, X) (got {m.shape})")
-    norm = np.sqrt(np.einsum("c...,c...->...", m, m))
+    m = m.astype(dtype, copy=False)
+    norm = np.sqrt(m[0] * m[0] + m[1] * m[1] + m[2] * m[2])
     valid = np.isfinite(norm) & (norm > zero_tol)
     with np.errstate(invalid="ignore", divide="ignore"):
-        unit = np.where(valid, m / np.where(valid, norm, 1.0), np.nan)
+        inv = np.where(valid, 1.0 / np.where(valid, norm, 1.0), np.nan).astype(dtype, copy=False)
+    unit = m * inv
     return unit, valid
+
+
+PRECISION = {"single": (np.float32, 1e-6, 1e-4), "double": (np.float64, 1e-12, 1e-6)}
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -106,15 +116,41 @@ def _solid_angle(m1, m2, m3, d12, d23, d31, degenerate_tol):
     return omega, degen
 
 
-def _face_flux(a, b, c, d, degenerate_tol):
+def _atan2_fixed(num: np.ndarray, den: np.ndarray, tol: float) -> tuple[np.ndarray, int]:
+    """2 atan2(num, den) with the degenerate triangles (num = den = 0) set to 0."""
+    omega = np.arctan2(num, den)
+    small = np.flatnonzero(den.ravel() <= tol)  # rare: checked on the few candidates only
+    n_bad = 0
+    if small.size:
+        bad = small[np.abs(num.ravel()[small]) <= tol]
+        omega.ravel()[bad] = 0.0
+        n_bad = bad.size
+    omega *= 2.0
+    return omega, n_bad
+
+
+def _face_flux(a, b, c, d, dab, dbc, dcd, dda, degenerate_tol):
     """Flux through quadrilateral faces with corners a, b, c, d counter-clockwise.
 
-    Triangles (a, b, c) and (a, c, d); the diagonal a–c is fixed.
+    Triangles (a, b, c) and (a, c, d); the diagonal a–c is fixed. The edge dot
+    products are passed in (every lattice edge is shared by four faces). With
+    w = a × c, a·(b × c) = -b·w and a·(c × d) = d·w: one cross product serves both.
     """
-    dab, dbc, dcd, dda, dac = _dot(a, b), _dot(b, c), _dot(c, d), _dot(d, a), _dot(a, c)
-    o1, g1 = _solid_angle(a, b, c, dab, dbc, dac, degenerate_tol)
-    o2, g2 = _solid_angle(a, c, d, dac, dcd, dda, degenerate_tol)
-    return o1 + o2, g1 | g2
+    w0 = a[1] * c[2] - a[2] * c[1]
+    w1 = a[2] * c[0] - a[0] * c[2]
+    w2 = a[0] * c[1] - a[1] * c[0]
+    dac = _dot(a, c)
+    dac += 1.0
+    num = -(b[0] * w0 + b[1] * w1 + b[2] * w2)
+    den = dab + dbc
+    den += dac
+    o1, g1 = _atan2_fixed(num, den, degenerate_tol)
+    num = d[0] * w0 + d[1] * w1 + d[2] * w2
+    den = dcd + dda
+    den += dac
+    o2, g2 = _atan2_fixed(num, den, degenerate_tol)
+    o1 += o2
+    return o1, g1 + g2
 
 
 def face_fluxes(unit: np.ndarray, *, degenerate_tol: float = 1e-12
@@ -123,35 +159,38 @@ def face_fluxes(unit: np.ndarray, *, degenerate_tol: float = 1e-12
 
     Parameters
     ----------
-    unit : (3, Z, Y, X) float64
+    unit : (3, Z, Y, X) float32 or float64
         Unit vectors (NaN where undefined), e.g. from :func:`normalise`.
     degenerate_tol : float
         Tolerance for antiparallel corners (see module docstring).
 
     Returns
     -------
-    fx : (Z-1, Y-1, X) float64
+    fx : (Z-1, Y-1, X), dtype of ``unit``
         Flux through the x-faces (normal +x) at node column i.
-    fy : (Z-1, Y, X-1) float64
-    fz : (Z, Y-1, X-1) float64
+    fy : (Z-1, Y, X-1)
+    fz : (Z, Y-1, X-1)
     n_degenerate : int
-        Number of faces with a triangle of undefined solid angle (set to 0).
+        Number of face triangles of undefined solid angle (set to 0).
     """
     u = unit
+    ex = _dot(u[:, :, :, :-1], u[:, :, :, 1:])  # edges along x: (Z, Y, X-1)
+    ey = _dot(u[:, :, :-1, :], u[:, :, 1:, :])  # along y: (Z, Y-1, X)
+    ez = _dot(u[:, :-1], u[:, 1:])  # along z: (Z-1, Y, X)
     # x-faces: counter-clockwise in (y, z) seen from +x: (y,z) = 00, 10, 11, 01.
     fx, gx = _face_flux(u[:, :-1, :-1, :], u[:, :-1, 1:, :], u[:, 1:, 1:, :], u[:, 1:, :-1, :],
-                        degenerate_tol)
+                        ey[:-1], ez[:, 1:], ey[1:], ez[:, :-1], degenerate_tol)
     # y-faces: counter-clockwise in (z, x) seen from +y: (z,x) = 00, 10, 11, 01.
     fy, gy = _face_flux(u[:, :-1, :, :-1], u[:, 1:, :, :-1], u[:, 1:, :, 1:], u[:, :-1, :, 1:],
-                        degenerate_tol)
+                        ez[:, :, :-1], ex[1:], ez[:, :, 1:], ex[:-1], degenerate_tol)
     # z-faces: counter-clockwise in (x, y) seen from +z: (x,y) = 00, 10, 11, 01.
     fz, gz = _face_flux(u[:, :, :-1, :-1], u[:, :, :-1, 1:], u[:, :, 1:, 1:], u[:, :, 1:, :-1],
-                        degenerate_tol)
-    return fx, fy, fz, int(gx.sum() + gy.sum() + gz.sum())
+                        ex[:, :-1], ey[:, :, 1:], ex[:, 1:], ey[:, :, :-1], degenerate_tol)
+    return fx, fy, fz, int(gx + gy + gz)
 
 
-def lattice_charge(m: np.ndarray, *, zero_tol: float = 1e-6, degenerate_tol: float = 1e-12,
-                   snap_tol: float = 1e-6) -> np.ndarray:
+def lattice_charge(m: np.ndarray, *, zero_tol: float = 1e-6,
+                   precision: str = "single") -> np.ndarray:
     """Topological charge of every lattice cube.
 
     Parameters
@@ -161,10 +200,12 @@ def lattice_charge(m: np.ndarray, *, zero_tol: float = 1e-6, degenerate_tol: flo
         volume indexed (z, y, x).
     zero_tol : float, keyword-only
         Nodes with |m| <= zero_tol have no direction (outside material).
-    degenerate_tol : float, keyword-only
-        Antiparallel-corner tolerance (solid angle set to 0 there).
-    snap_tol : float, keyword-only
-        Charges within this distance of a multiple of 1/2 are snapped onto it.
+    precision : {"single", "double"}, keyword-only
+        Arithmetic of the solid angles. Single (default, twice as fast): the
+        round-off of a cube's 12 angles is ~1e-6 of 4 pi, far below the 1/2
+        that separates integers; antiparallel corners are those within 1e-6
+        (double: 1e-12), and charges within 1e-4 (double: 1e-6) of a
+        multiple of 1/2 are snapped onto it.
 
     Returns
     -------
@@ -180,10 +221,19 @@ def lattice_charge(m: np.ndarray, *, zero_tol: float = 1e-6, degenerate_tol: flo
     >>> float(q[1, 1, 1]), float(np.nansum(q))
     (1.0, 1.0)
     """
-    unit, _ = normalise(m, zero_tol=zero_tol)
+    dtype, degenerate_tol, snap_tol = PRECISION[precision]
+    unit, _ = normalise(m, zero_tol=zero_tol, dtype=dtype)
     fx, fy, fz, _ = face_fluxes(unit, degenerate_tol=degenerate_tol)
-    q = (fx[:, :, 1:] - fx[:, :, :-1]) + (fy[:, 1:, :] - fy[:, :-1, :]) + (fz[1:] - fz[:-1])
-    q /= FOUR_PI
+    return charge_from_fluxes(fx, fy, fz, snap_tol)
+
+
+def charge_from_fluxes(fx: np.ndarray, fy: np.ndarray, fz: np.ndarray, snap_tol: float
+                       ) -> np.ndarray:
+    """Cube charges (Z-1, Y-1, X-1) float64 from the face fluxes of :func:`face_fluxes`."""
+    q = np.diff(fx, axis=2).astype(np.float64)
+    q += np.diff(fy, axis=1)
+    q += np.diff(fz, axis=0)
+    q *= 1.0 / FOUR_PI
     return snap_half(q, snap_tol)
 
 
@@ -195,9 +245,10 @@ def snap_half(q: np.ndarray, tol: float) -> np.ndarray:
     return np.where(close, half, q)
 
 
-def degenerate_faces(m: np.ndarray, *, zero_tol: float = 1e-6, degenerate_tol: float = 1e-12) -> int:
-    """Number of lattice faces with an antiparallel corner pair (solid angle set to 0)."""
-    unit, _ = normalise(m, zero_tol=zero_tol)
+def degenerate_faces(m: np.ndarray, *, zero_tol: float = 1e-6, precision: str = "single") -> int:
+    """Number of face triangles with an antiparallel corner pair (solid angle set to 0)."""
+    dtype, degenerate_tol, _ = PRECISION[precision]
+    unit, _ = normalise(m, zero_tol=zero_tol, dtype=dtype)
     return face_fluxes(unit, degenerate_tol=degenerate_tol)[3]
 
 
@@ -236,7 +287,7 @@ def emergent_field(m: np.ndarray, *, voxel_nm: float = 1.0, zero_tol: float = 1e
         Components (x, y, z) of B_e (NaN where not evaluable).
     """
     unit, _ = normalise(m, zero_tol=zero_tol)
-    fx, fy, fz, _ = face_fluxes(unit)
+    fx, fy, fz, _ = face_fluxes(unit, degenerate_tol=PRECISION["double"][1])
     area = FOUR_PI * float(voxel_nm) ** 2
     bx = 0.5 * (fx[:, :, 1:] + fx[:, :, :-1]) / area
     by = 0.5 * (fy[:, 1:, :] + fy[:, :-1, :]) / area

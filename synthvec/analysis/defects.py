@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from .charges import FOUR_PI, face_fluxes, normalise, snap_half
+from .charges import FOUR_PI, PRECISION, charge_from_fluxes, face_fluxes, normalise
 
 __all__ = ["DEFAULT_SMOOTH_SIGMA_VOX", "smooth_field", "find_defects", "DefectSearch",
            "SKIP_REASONS"]
@@ -65,6 +65,24 @@ SKIP_REASONS = {
 }
 
 
+def _smoothed(m: np.ndarray, mask: np.ndarray | None, sigma_vox: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised convolution of the unit field in the mask (not renormalised), and the mask."""
+    unit, valid = normalise(m, dtype=np.float32)
+    if mask is not None:
+        valid &= np.asarray(mask, dtype=bool)
+    unit = np.where(valid, unit, np.float32(0.0))
+    out = np.empty_like(unit)
+    for c in range(3):
+        ndimage.gaussian_filter(unit[c], sigma_vox, mode="nearest", output=out[c])
+    if not valid.all():  # divide by the smoothed mask (identically 1 without holes)
+        den = ndimage.gaussian_filter(valid.astype(np.float32), sigma_vox, mode="nearest")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out /= den
+        out[:, ~valid] = 0.0
+    return out, valid
+
+
 def smooth_field(m: np.ndarray, mask: np.ndarray | None, sigma_vox: float) -> np.ndarray:
     """Gaussian-smoothed unit field inside ``mask`` (zero outside).
 
@@ -78,24 +96,15 @@ def smooth_field(m: np.ndarray, mask: np.ndarray | None, sigma_vox: float) -> np
 
     Returns
     -------
-    (3, Z, Y, X) float64
+    (3, Z, Y, X) float32
         Unit vectors in the mask, 0 outside.
     """
-    m = np.asarray(m, dtype=np.float64)
-    unit, valid = normalise(m)
-    if mask is not None:
-        valid &= np.asarray(mask, dtype=bool)
-    unit = np.where(valid, unit, 0.0)
     if sigma_vox > 0:
-        w = valid.astype(np.float64)
-        den = ndimage.gaussian_filter(w, sigma_vox, mode="nearest")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            unit = np.stack([ndimage.gaussian_filter(c, sigma_vox, mode="nearest") / den
-                             for c in unit])
-        unit = np.where(valid, unit, 0.0)
-        unit, ok = normalise(unit)
-        unit = np.where(ok & valid, unit, 0.0)
-    return unit
+        m, valid = _smoothed(m, mask, sigma_vox)
+    else:
+        valid = np.ones(np.shape(m)[1:], bool) if mask is None else np.asarray(mask, bool)
+    unit, ok = normalise(m, dtype=np.float32)
+    return np.where(ok & valid, unit, np.float32(0.0))
 
 
 @dataclass
@@ -162,13 +171,23 @@ def find_defects(m: np.ndarray, *, mask: np.ndarray | None = None,
     shape = m.shape[1:]
     if mask is not None and tuple(np.shape(mask)) != shape:
         raise ValueError(f"mask shape {np.shape(mask)} does not match m {shape}")
-    unit = smooth_field(m, mask, sigma_vox)
-    unit, valid = normalise(unit)
-    fx, fy, fz, ndeg = face_fluxes(unit)
-    q = (fx[:, :, 1:] - fx[:, :, :-1]) + (fy[:, 1:, :] - fy[:, :-1, :]) + (fz[1:] - fz[:-1])
-    q = snap_half(q / FOUR_PI, 1e-6)
+    dtype, degenerate_tol, snap_tol = PRECISION["single"]
+    if sigma_vox > 0:
+        sm, inside = _smoothed(m, mask, sigma_vox)
+        unit, valid = normalise(sm, dtype=dtype)
+        valid &= inside
+        if not inside.all():
+            unit[:, ~inside] = np.nan
+    else:
+        unit, valid = normalise(m, dtype=dtype)
+        if mask is not None:
+            valid &= np.asarray(mask, dtype=bool)
+            unit = np.where(valid, unit, np.float32(np.nan))
+    fx, fy, fz, ndeg = face_fluxes(unit, degenerate_tol=degenerate_tol)
+    q = charge_from_fluxes(fx, fy, fz, snap_tol)
 
-    cand = set(map(tuple, np.argwhere(np.abs(np.nan_to_num(q)) >= 0.5)))
+    with np.errstate(invalid="ignore"):
+        cand = set(map(tuple, np.argwhere(np.abs(q) >= 0.5)))
     in_mat = np.ones(shape, bool) if mask is None else np.asarray(mask, bool)
     holes = np.argwhere(in_mat & ~valid)
     # a node without direction inside the material: its own 8 cubes are NaN
@@ -176,8 +195,11 @@ def find_defects(m: np.ndarray, *, mask: np.ndarray | None = None,
         cand.add(tuple(int(min(v, n - 2)) for v, n in zip(node, shape)))
     # isolated holes only: drop candidates from holes that touch the mask edge later (surface check)
     cand = sorted(cand)
-    absq = np.abs(np.nan_to_num(q))
-    box_abs = ndimage.uniform_filter(absq, size=3, mode="constant") * 27.0
+
+    def box_abs(c):
+        """Total |charge| of the 3 x 3 x 3 cubes around c (cleanest boxes accepted first)."""
+        sl = tuple(slice(max(v - 1, 0), v + 2) for v in c)
+        return float(np.nansum(np.abs(q[sl])))
 
     zc, yc, xc = (_centres(None if coords is None else coords[a], shape[a]) for a in range(3))
     rows, skipped = [], []
@@ -188,9 +210,10 @@ def find_defects(m: np.ndarray, *, mask: np.ndarray | None = None,
         if min(lo) < 0 or any(h > n - 1 for h, n in zip(hi, shape)):
             return None
         (k0, j0, i0), (k1, j1, i1) = lo, hi
-        flux = (fx[k0:k1, j0:j1, i1].sum() - fx[k0:k1, j0:j1, i0].sum()
-                + fy[k0:k1, j1, i0:i1].sum() - fy[k0:k1, j0, i0:i1].sum()
-                + fz[k1, j0:j1, i0:i1].sum() - fz[k0, j0:j1, i0:i1].sum())
+        f64 = np.float64
+        flux = (fx[k0:k1, j0:j1, i1].sum(dtype=f64) - fx[k0:k1, j0:j1, i0].sum(dtype=f64)
+                + fy[k0:k1, j1, i0:i1].sum(dtype=f64) - fy[k0:k1, j0, i0:i1].sum(dtype=f64)
+                + fz[k1, j0:j1, i0:i1].sum(dtype=f64) - fz[k0, j0:j1, i0:i1].sum(dtype=f64))
         return flux / FOUR_PI
 
     offsets = [(a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)]
@@ -235,7 +258,7 @@ def find_defects(m: np.ndarray, *, mask: np.ndarray | None = None,
         if qint == 0:
             skipped.append((*pos, qc, "zero_charge"))
             continue
-        scored.append((float(box_abs[c]), -abs(qint), c, qint, pos, qc, surface))
+        scored.append((box_abs(c), -abs(qint), c, qint, pos, qc, surface))
     scored.sort(key=lambda t: (t[0], t[1], t[2]))
     accepted: list[tuple[tuple[int, int, int], int]] = []
     for _, _, c, qint, pos, qc, surface in scored:
