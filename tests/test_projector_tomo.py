@@ -20,6 +20,9 @@ ANGLES = np.array([(0.0, 0.0), (0.0, 50.0), (120.0, -62.0), (240.0, 30.0), (33.0
     lambda: RealSpaceProjector(5, ANGLES[:, 0], ANGLES[:, 1], order=1, ray_order=1,
                                dtype=np.float64, threads=1),
     lambda: RealSpaceProjector(6, ANGLES[:, 0], ANGLES[:, 1], sub=2, dtype=np.float64, threads=2),
+    lambda: RealSpaceProjector(7, ANGLES[:, 0], ANGLES[:, 1], order=5, ray_order=5,
+                               dtype=np.float64, threads=1),
+    lambda: RealSpaceProjector(5, ANGLES[:, 0], ANGLES[:, 1], ray_order=0, dtype=np.float64),
     lambda: FourierSliceProjector(6, ANGLES[:, 0], ANGLES[:, 1], dtype=np.float64),
     lambda: FourierSliceProjector(5, ANGLES[:, 0], ANGLES[:, 1], oversampling=1.5, dtype=np.float64),
 ])
@@ -64,9 +67,11 @@ def test_real_space_matches_exact_line_integrals(phi, theta, seed):
     n = 32
     blobs = random_blobs(np.random.default_rng(seed), n, 4)
     exact = blob_projections(blobs, n, [(phi, theta)])
-    op = RealSpaceProjector(n, [phi], [theta], dtype=np.float64, threads=1)
-    got = op.fwd(blob_volume(blobs, n))
-    assert np.linalg.norm(got - exact) / np.linalg.norm(exact) <= 0.015
+    for order in (3, 5):
+        op = RealSpaceProjector(n, [phi], [theta], order=order, ray_order=order,
+                                dtype=np.float64, threads=1)
+        got = op.fwd(blob_volume(blobs, n))
+        assert np.linalg.norm(got - exact) / np.linalg.norm(exact) <= 0.015
 
 
 def test_fourier_slice_matches_exact_line_integrals():

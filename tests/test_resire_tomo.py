@@ -121,3 +121,15 @@ def test_halfset_fsc_reaches_nyquist_and_drops_with_noise():
         shells.append(_resolution_shell(_fsc(even["density"].values, odd["density"].values)))
     assert shells[0] == N // 2  # Nyquist
     assert shells[1] < N // 2 - 4
+
+
+def test_config_rejects_bad_values():
+    from synthvec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="interp_order"):
+        TomoConfig(interp_order=2)
+    with pytest.raises(ConfigError, match="step"):
+        TomoConfig(step=1.5)  # Nesterov needs t <= 1
+    assert TomoConfig(step=1.5, acceleration="none").step == 1.5
+    with pytest.raises(ConfigError, match="projector"):
+        TomoConfig(projector="astra")

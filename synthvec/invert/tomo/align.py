@@ -265,7 +265,7 @@ def refine_angles(vol: np.ndarray, measured: np.ndarray, phis_deg, thetas_deg, *
                                      @ vol2.T).T).reshape(n * n, n)
 
     def err(g, ts, idx):
-        pr = (joseph_matrix(n, ts, dtype=dtype) @ g).reshape(len(ts), n, n)
+        pr = (joseph_matrix(n, ts, order=order, dtype=dtype) @ g).reshape(len(ts), n, n)
         return ((pr - meas[idx]) ** 2).sum(axis=(1, 2), dtype=float)
 
     new_t, new_p = thetas.copy(), phis.copy()

@@ -44,8 +44,9 @@ def _kernel_taps(pos: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     ----------
     pos : (M,) float64
         Positions in grid-index units.
-    order : {1, 3}
-        1: linear (2 taps); 3: Keys cubic convolution, a = -0.5 (4 taps).
+    order : {1, 3, 5}
+        1: linear (2 taps); 3: Keys cubic convolution, a = -0.5 (4 taps);
+        5: Lanczos-3 (6 taps, normalised).
 
     Returns
     -------
@@ -56,6 +57,11 @@ def _kernel_taps(pos: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     t = pos - base
     if order == 1:
         return np.stack([base, base + 1], 1), np.stack([1.0 - t, t], 1)
+    if order == 5:  # Lanczos-3, 6 taps, normalised to sum 1
+        offs = np.arange(-2, 4)
+        d = t[:, None] - offs[None, :]
+        w = np.sinc(d) * np.sinc(d / 3.0)
+        return base[:, None] + offs[None, :], w / w.sum(axis=1, keepdims=True)
     a = -0.5
     d = np.stack([1.0 + t, t, 1.0 - t, 2.0 - t], 1)  # distances to base-1 .. base+2
     w = np.where(d <= 1.0, (a + 2) * d**3 - (a + 3) * d**2 + 1,
@@ -63,12 +69,24 @@ def _kernel_taps(pos: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([base - 1, base, base + 1, base + 2], 1), w
 
 
+def _box_taps(pos: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray]:
+    """Overlaps of unit cells [i - 1/2, i + 1/2] with the intervals [pos - half, pos + half].
+
+    ``half`` <= 1 (up to 3 cells). Returns idx, w of shape (M, 3).
+    """
+    lo, hi = pos - half, pos + half
+    first = np.floor(lo + 0.5).astype(np.int64)
+    idx = first[:, None] + np.arange(3)[None, :]
+    w = np.clip(np.minimum(idx + 0.5, hi[:, None]) - np.maximum(idx - 0.5, lo[:, None]), 0, None)
+    return idx, w
+
+
 def _sub_offsets(sub: int) -> np.ndarray:
     """Centres of ``sub`` equal sub-intervals of one pixel, relative to its centre."""
     return (np.arange(sub) + 0.5) / sub - 0.5
 
 
-def inplane_rotation_matrix(n: int, phi_deg: float, *, order: Literal[1, 3] = 1, sub: int = 1,
+def inplane_rotation_matrix(n: int, phi_deg: float, *, order: Literal[1, 3, 5] = 1, sub: int = 1,
                             dtype=np.float32) -> sp.csr_matrix:
     """Sparse (n*n, n*n) matrix W with ``g = W f``, ``g(x', y') = f(Rz(phi)^T (x', y'))``.
 
@@ -97,7 +115,7 @@ def inplane_rotation_matrix(n: int, phi_deg: float, *, order: Literal[1, 3] = 1,
                           (np.concatenate(rows_all), np.concatenate(cols_all))), shape=(n * n, n * n))
 
 
-def joseph_matrix(n: int, thetas_deg, *, sub: int = 1, order: Literal[1, 3] = 3,
+def joseph_matrix(n: int, thetas_deg, *, sub: int = 1, order: Literal[0, 1, 3, 5] = 3,
                   dtype=np.float32) -> sp.csr_matrix:
     """Sparse (T*n, n*n) 2D parallel-beam projector of a (z, y) slice (Joseph's method).
 
@@ -106,7 +124,10 @@ def joseph_matrix(n: int, thetas_deg, *, sub: int = 1, order: Literal[1, 3] = 3,
     ``(y, z) = v (cos, -sin) + s (sin, cos)``, i.e. the tilt about x of the
     geometry convention, integrated with unit step along its dominant axis.
     With ``sub > 1`` each detector row is the mean of ``sub`` rays across its
-    width (a detector pixel integrates over its area).
+    width (a detector pixel integrates over its area). ``order = 0`` is the
+    distance-driven variant (De Man & Basu, Phys. Med. Biol. 49, 2463, 2004):
+    box voxels, and a detector row integrates the strip of its width, so each
+    row of the dominant axis contributes the overlap of voxel and strip.
     """
     c = (n - 1) / 2.0
     grid = np.arange(n) - c
@@ -118,13 +139,13 @@ def joseph_matrix(n: int, thetas_deg, *, sub: int = 1, order: Literal[1, 3] = 3,
             v = grid[:, None] + ov
             if abs(ct) >= abs(st):  # step along z; y = v / cos + z tan
                 pos = v / ct + grid[None, :] * (st / ct) + c  # (v, k) fractional y index
-                idx, w = _kernel_taps(pos.ravel(), order)
+                idx, w = _taps(pos.ravel(), order, 0.5 / sub / abs(ct))
                 k = np.broadcast_to(np.arange(n)[None, :], (n, n)).ravel()
                 cols = k[:, None] * n + idx
                 scale = 1.0 / abs(ct)
             else:  # step along y; z = y cot - v / sin
                 pos = grid[None, :] * (ct / st) - v / st + c  # (v, i) fractional z index
-                idx, w = _kernel_taps(pos.ravel(), order)
+                idx, w = _taps(pos.ravel(), order, 0.5 / sub / abs(st))
                 i = np.broadcast_to(np.arange(n)[None, :], (n, n)).ravel()
                 cols = idx * n + i[:, None]
                 scale = 1.0 / abs(st)
@@ -133,11 +154,15 @@ def joseph_matrix(n: int, thetas_deg, *, sub: int = 1, order: Literal[1, 3] = 3,
             ok = (idx >= 0) & (idx < n) & (w != 0)
             rows_all.append(rows[ok])
             cols_all.append(cols[ok])
-            w_all.append(w[ok] * scale / sub)
+            w_all.append(w[ok] * (1.0 if order == 0 else scale) / sub)
     nt = len(np.atleast_1d(thetas_deg))
     return sp.csr_matrix((np.concatenate(w_all).astype(dtype),
                           (np.concatenate(rows_all), np.concatenate(cols_all))),
                          shape=(nt * n, n * n))
+
+
+def _taps(pos: np.ndarray, order: int, half: float):
+    return _box_taps(pos, half) if order == 0 else _kernel_taps(pos, order)
 
 
 def _row_blocks(mat: sp.csr_matrix, parts: int) -> list[tuple[int, int, sp.csr_matrix]]:
@@ -171,8 +196,8 @@ class SeriesProjector:
         Dtype of the cached weights and of the arithmetic (float32 or float64).
     """
 
-    def __init__(self, n: int, phi_deg: float, thetas_deg, *, order: Literal[1, 3] = 3,
-                 ray_order: Literal[1, 3] = 3, sub: int = 1, dtype=np.float32):
+    def __init__(self, n: int, phi_deg: float, thetas_deg, *, order: Literal[1, 3, 5] = 3,
+                 ray_order: Literal[1, 3, 5] = 3, sub: int = 1, dtype=np.float32):
         self.n = int(n)
         self.phi_deg = float(phi_deg)
         self.thetas_deg = np.atleast_1d(np.asarray(thetas_deg, dtype=float))
@@ -257,8 +282,8 @@ class RealSpaceProjector:
         Worker threads (default :func:`synthvec.threads.n_threads`).
     """
 
-    def __init__(self, n: int, phis_deg, thetas_deg, *, order: Literal[1, 3] = 3,
-                 ray_order: Literal[1, 3] = 3, sub: int = 1, dtype=np.float32,
+    def __init__(self, n: int, phis_deg, thetas_deg, *, order: Literal[1, 3, 5] = 3,
+                 ray_order: Literal[1, 3, 5] = 3, sub: int = 1, dtype=np.float32,
                  threads: int | None = None):
         phis = np.atleast_1d(np.asarray(phis_deg, dtype=float))
         thetas = np.atleast_1d(np.asarray(thetas_deg, dtype=float))

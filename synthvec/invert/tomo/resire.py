@@ -28,8 +28,8 @@ def make_projector(n: int, phis_deg, thetas_deg, *, kind: str = "real", order: i
                    oversampling: float = 2.0, dtype=np.float32, threads: int | None = None):
     """The projector named in a config: 'real' (exact adjoint) or 'fourier' (the paper's pair)."""
     if kind == "real":
-        return RealSpaceProjector(n, phis_deg, thetas_deg, order=order, dtype=dtype,
-                                  threads=threads)
+        return RealSpaceProjector(n, phis_deg, thetas_deg, order=order, ray_order=order,
+                                  dtype=dtype, threads=threads)
     if kind == "fourier":
         from .fourier import PaperPair
 
