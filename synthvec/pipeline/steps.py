@@ -50,7 +50,7 @@ def _truth_analysis(ctx: StageContext) -> list[Metric]:
 
 
 def _simulate(ctx: StageContext) -> list[Metric]:
-    from ..forward import simulate_experiment
+    from ..forward import projection_error_report, simulate_experiment
     from ..io import read_netcdf
     from ..phantom import refine_truth
 
@@ -60,7 +60,12 @@ def _simulate(ctx: StageContext) -> list[Metric]:
     index = simulate_experiment(fine, scn.geometry, scn.simulate, ctx.out / "cxi", rng=ctx.rng,
                                 recon_voxel_nm=scn.phantom.voxel_nm)
     index.to_csv(ctx.out / "scans.csv", index=False)
-    return [("simulate_n_scans", float(len(index)), "1"),
+    # How far the projection approximation (what the inversion assumes) is from multislice.
+    approx = projection_error_report(fine, scn.geometry, scn.simulate,
+                                     recon_voxel_nm=scn.phantom.voxel_nm)
+    errs = [(f"simulate_projection_approx_{k}", float(v), "1") for k, v in approx.items()
+            if k.endswith("deg")]
+    return errs + [("simulate_n_scans", float(len(index)), "1"),
             ("simulate_n_frames", float(index["n_frames"].sum()), "1"),
             ("simulate_n_corrupt", float(index["n_corrupt"].sum()), "1")]
 
