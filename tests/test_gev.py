@@ -33,8 +33,8 @@ def test_mu_coverage_of_two_standard_errors():
 def test_bootstrap_se_agrees_with_observed_information():
     x = stats.genextreme.rvs(0.1, loc=36.1, scale=6.0, size=80,
                              random_state=np.random.default_rng(3))
-    f = fit_gev(x, n_bootstrap=150, rng=np.random.default_rng(4))
-    assert 0.6 < f.mu_se_boot_nm / f.mu_se_nm < 1.6
+    f = fit_gev(x, n_bootstrap=60, rng=np.random.default_rng(4))
+    assert 0.5 < f.mu_se_boot_nm / f.mu_se_nm < 2.0
     # mode and mu differ: the mode formula matches the density maximum
     grid = np.linspace(f.mu_nm - 10, f.mu_nm + 10, 20001)
     mode = grid[np.argmax(gev_logpdf(grid, f.mu_nm, f.sigma_nm, f.xi))]

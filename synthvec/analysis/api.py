@@ -242,7 +242,7 @@ def write_analysis(result: AnalysisResult, out_dir: str | os.PathLike, *,
 def run_analyze(path: str | os.PathLike, out_dir: str | os.PathLike, *,
                 voxel_nm: float | None = None, cfg: AnalysisConfig = AnalysisConfig(),
                 figures: bool = True, rng: np.random.Generator | None = None) -> AnalysisResult:
-    """``synthvec analyze FIELD --out DIR``: read a field file, analyse it, write tables and figures.
+    """``synthvec analyze FIELD --out DIR``: read a field file, analyse it, write tables, figures.
 
     Parameters
     ----------
@@ -261,7 +261,8 @@ def run_analyze(path: str | os.PathLike, out_dir: str | os.PathLike, *,
     """
     ds = read_field(path, voxel_nm=voxel_nm)
     if min(ds["m"].shape[1:]) < 4:
-        raise InputError(f"{path}: m: every volume axis needs >= 4 voxels (got {ds['m'].shape[1:]})")
+        raise InputError(f"{path}: m: every volume axis needs >= 4 voxels "
+                         f"(got {ds['m'].shape[1:]})")
     result = analyze_field(ds, cfg, rng=rng)
     write_analysis(result, out_dir, figures=figures)
     return result

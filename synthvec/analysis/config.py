@@ -10,12 +10,12 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True, kw_only=True)
 class AnalysisConfig(Section):
-    """Hedgehog finding, sites, pair statistics, virtual hedgehogs (Rana et al. 2023, eq. 1, Figs. 2-4)."""
+    """Hedgehogs, sites, pair statistics, virtual hedgehogs (Rana et al. 2023, eq. 1, Figs. 2-4)."""
 
-    smooth_sigma_vox: float = param(0.5, doc="Gaussian pre-smoothing of m inside the magnetic mask "
-                                    "before charge finding, voxels (0 = none). The default 0.5 keeps "
-                                    "F1 >= 0.95 at noise 0.3 per component and every core in 1-3 "
-                                    "voxel nickel filaments; noise ~0.6 needs 1 voxel "
+    smooth_sigma_vox: float = param(0.5, doc="Gaussian pre-smoothing of m inside the magnetic "
+                                    "mask before charge finding, voxels (0 = none). The default "
+                                    "0.5 keeps F1 >= 0.95 at noise 0.3 per component and every "
+                                    "core in 1-3 voxel nickel filaments; noise ~0.6 needs 1 voxel "
                                     "(tests/test_analysis_defects.py).", ge=0, le=10)
     gev_min_pairs: int = param(5, doc="Fewest nearest-neighbour distances of one pair type for a "
                                "GEV fit (fewer: no fit, a note).", ge=3)

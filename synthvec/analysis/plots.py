@@ -68,8 +68,8 @@ def nn_histograms(pairs: pd.DataFrame, gev: pd.DataFrame, path: Path) -> Path:
             lo, hi = (min(d) * 0.8, max(d) * 1.2) if len(d) else (0, 1)
             x = np.linspace(lo, hi, 300)
             ax.plot(x, np.exp(gev_logpdf(x, row["mu_nm"], row["sigma_nm"], row["xi"])), "k-")
-            ax.set_title(f"{_PAIR_TITLES[name]}\nmu = {row['mu_nm']:.1f} +- {row['mu_se_nm']:.1f} nm",
-                         fontsize=9)
+            ax.set_title(f"{_PAIR_TITLES[name]}\nmu = {row['mu_nm']:.1f} +- "
+                         f"{row['mu_se_nm']:.1f} nm", fontsize=9)
         else:
             ax.set_title(f"{_PAIR_TITLES[name]}\n{row['note'] or 'no fit'}", fontsize=9)
         ax.set_xlabel("nearest-neighbour distance (nm)")

@@ -147,4 +147,5 @@ def site_table(defects: pd.DataFrame) -> pd.DataFrame:
         h = int(np.sum(defects["charge"].to_numpy()[sel] > 0))
         a = int(np.sum(defects["charge"].to_numpy()[sel] < 0))
         rows.append((name, h, a, h + a))
-    return pd.DataFrame(rows, columns=["site", "hedgehogs", "anti_hedgehogs", "total"]).set_index("site")
+    table = pd.DataFrame(rows, columns=["site", "hedgehogs", "anti_hedgehogs", "total"])
+    return table.set_index("site")

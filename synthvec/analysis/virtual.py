@@ -160,7 +160,7 @@ def void_surfaces(void: np.ndarray, mask: np.ndarray, *, radius_vox: float,
     lid = _sample(vacuum, cen + 1.0 * nrm) > 0.5
     keep = ~lid
     mesh = trimesh.Trimesh(verts, faces, process=False)
-    # surface-smoothed normals: area-weighted vertex normals of kept facets, averaged over neighbours
+    # surface-smoothed normals: area-weighted vertex normals of kept facets, neighbour-averaged
     nv = len(verts)
     fk = np.flatnonzero(keep)
     vn = np.zeros((nv, 3))
@@ -184,8 +184,9 @@ def void_surfaces(void: np.ndarray, mask: np.ndarray, *, radius_vox: float,
     has = np.all(np.isfinite(edt_vote), axis=1)
     votes[has] = edt_vote[has]
     # facet graph on kept facets, weighted by agreement of the centre votes; facets are first
-    # pooled into super-nodes (same cell of max(2, R/2) voxels and same vote cell of R/2) so that Louvain
-    # runs on ~10-30x fewer nodes; the final labels are per facet anyway (nearest fitted sphere).
+    # pooled into super-nodes (same cell of max(2, R/2) voxels and same vote cell of R/2) so
+    # that Louvain runs on ~10-30x fewer nodes; the final labels are per facet anyway (nearest
+    # fitted sphere).
     fa = mesh.face_adjacency
     fa = fa[keep[fa[:, 0]] & keep[fa[:, 1]]]
     s2 = 2.0 * (0.3 * radius_vox) ** 2
@@ -331,7 +332,8 @@ def _merge_idx(centres, weights, radius):
     from scipy.cluster.hierarchy import fcluster, linkage
 
     grp = fcluster(linkage(centres, method="complete"), t=1.0 * radius, criterion="distance")
-    return np.array([np.flatnonzero(grp == g)[np.argmax(weights[grp == g])] for g in np.unique(grp)])
+    return np.array([np.flatnonzero(grp == g)[np.argmax(weights[grp == g])]
+                     for g in np.unique(grp)])
 
 
 def _merge(centres, weights, radius):

@@ -85,12 +85,13 @@ def match_defects(true: pd.DataFrame, found: pd.DataFrame, *, max_distance_nm: f
     a = true[["x_nm", "y_nm", "z_nm"]].to_numpy(float)
     b = found[["x_nm", "y_nm", "z_nm"]].to_numpy(float)
     d = np.linalg.norm(a[:, None] - b[None], axis=2)
-    ok = (np.sign(true["charge"].to_numpy())[:, None] == np.sign(found["charge"].to_numpy())[None]) \
-        & (d <= max_distance_nm)
+    st, sf = np.sign(true["charge"].to_numpy()), np.sign(found["charge"].to_numpy())
+    ok = (st[:, None] == sf[None]) & (d <= max_distance_nm)
     big = 1e6 + d.max()
     r, c = linear_sum_assignment(np.where(ok, d, big))
     keep = ok[r, c]
-    return pd.DataFrame({"true_index": r[keep], "found_index": c[keep], "distance_nm": d[r, c][keep]})
+    return pd.DataFrame({"true_index": r[keep], "found_index": c[keep],
+                         "distance_nm": d[r, c][keep]})
 
 
 def _on_truth_grid(rec: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
@@ -139,7 +140,8 @@ def score(truth_field: xr.Dataset, truth_result: AnalysisResult, rec_field: xr.D
     """
     v: dict[str, float] = {k: float("nan") for k in METRICS}
     t, f = truth_result.hedgehogs, rec_result.hedgehogs
-    voxel = float(rec_result.voxel_nm if np.isfinite(rec_result.voxel_nm) else truth_result.voxel_nm)
+    voxel = float(rec_result.voxel_nm if np.isfinite(rec_result.voxel_nm)
+                  else truth_result.voxel_nm)
     mt = match_defects(t, f, max_distance_nm=cfg.match_distance_vox * voxel)
     n_t, n_f, n_m = len(t), len(f), len(mt)
     v.update(n_defects_true=n_t, n_defects_found=n_f, n_defects_matched=n_m)
@@ -163,7 +165,8 @@ def score(truth_field: xr.Dataset, truth_result: AnalysisResult, rec_field: xr.D
     for p in ("ha", "hh", "aa"):
         if p in gt.index and p in gf.index:
             v[f"gev_mu_error_nm_{p}"] = float(abs(gf.loc[p, "mu_nm"] - gt.loc[p, "mu_nm"]))
-            v[f"gev_mu_error_se_nm_{p}"] = float(np.hypot(gt.loc[p, "mu_se_nm"], gf.loc[p, "mu_se_nm"]))
+            v[f"gev_mu_error_se_nm_{p}"] = float(np.hypot(gt.loc[p, "mu_se_nm"],
+                                                          gf.loc[p, "mu_se_nm"]))
     vt, vf = truth_result.virtual_hedgehogs, rec_result.virtual_hedgehogs
     if vt is not None:
         v["n_virtual_true"] = int(np.sum(vt["charge"] != 0))
@@ -203,6 +206,7 @@ def score(truth_field: xr.Dataset, truth_result: AnalysisResult, rec_field: xr.D
         if st.shape == sr.shape and np.std(st) > 0:
             amat = np.c_[sr.ravel(), np.ones(sr.size)]
             coef, *_ = np.linalg.lstsq(amat, st.ravel(), rcond=None)
-            v["scalar_nrmse"] = float(np.sqrt(np.mean((amat @ coef - st.ravel()) ** 2)) / np.std(st))
+            resid = amat @ coef - st.ravel()
+            v["scalar_nrmse"] = float(np.sqrt(np.mean(resid ** 2)) / np.std(st))
     return pd.DataFrame({"metric": list(METRICS), "value": [float(v[k]) for k in METRICS],
                          "unit": [METRICS[k] for k in METRICS]})
