@@ -114,13 +114,22 @@ def test_halfset_fsc_reaches_nyquist_and_drops_with_noise():
     rng = np.random.default_rng(11)
     blobs = random_blobs(rng, N, 5) + spread_blobs(rng, N, 10)
     b = blob_projections(blobs, N, ang)
-    shells = []
+    shells, res_nm = [], []
     for noise in (0.0, 0.05):
         bn = b + noise * b.max() * np.random.default_rng(1).standard_normal(b.shape)
         even, odd = halfset_reconstructions(projection_set(bn, ang), TomoConfig(iterations=60))
-        shells.append(_resolution_shell(_fsc(even["density"].values, odd["density"].values)))
+        a, c = even["density"].values, odd["density"].values
+        shells.append(_resolution_shell(_fsc(a, c)))
+        try:  # the analysis stage's FSC, where it exists
+            from synthvec.analysis.fsc import fsc, fsc_resolution
+        except ImportError:  # pragma: no cover
+            continue
+        res_nm.append(fsc_resolution(fsc(a, c, voxel_nm=5.0), 0.143))
     assert shells[0] == N // 2  # Nyquist
     assert shells[1] < N // 2 - 4
+    if res_nm:
+        assert res_nm[0] == pytest.approx(2 * 5.0)  # Nyquist: two voxels
+        assert res_nm[1] > 1.3 * res_nm[0]
 
 
 def test_config_rejects_bad_values():
