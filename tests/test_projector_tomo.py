@@ -24,7 +24,8 @@ ANGLES = np.array([(0.0, 0.0), (0.0, 50.0), (120.0, -62.0), (240.0, 30.0), (33.0
                                dtype=np.float64, threads=1),
     lambda: RealSpaceProjector(5, ANGLES[:, 0], ANGLES[:, 1], ray_order=0, dtype=np.float64),
     lambda: FourierSliceProjector(6, ANGLES[:, 0], ANGLES[:, 1], dtype=np.float64),
-    lambda: FourierSliceProjector(5, ANGLES[:, 0], ANGLES[:, 1], oversampling=1.5, dtype=np.float64),
+    lambda: FourierSliceProjector(5, ANGLES[:, 0], ANGLES[:, 1], oversampling=1.5,
+                                  dtype=np.float64),
 ])
 def test_adjoint_pairs(make):
     op = make()

@@ -63,7 +63,8 @@ def projection_set(proj: np.ndarray, angles: np.ndarray, pitch_nm: float = 5.0, 
     n = proj.shape[1]
     coord = (np.arange(n) - (n - 1) / 2) * pitch_nm
     ds = xr.Dataset({"projections": (("angle", "v", "u"), (proj * pitch_nm).astype(np.float32))},
-                    coords={"phi_deg": ("angle", angles[:, 0]), "theta_deg": ("angle", angles[:, 1]),
+                    coords={"phi_deg": ("angle", angles[:, 0]),
+                            "theta_deg": ("angle", angles[:, 1]),
                             "v": ("v", coord, {"units": "nm"}), "u": ("u", coord, {"units": "nm"})})
     if xmcd is not None:
         ds["xmcd"] = (("angle", "v", "u"), (xmcd * pitch_nm).astype(np.float32))

@@ -75,7 +75,8 @@ def test_reconstruct_vector_reuses_scalar_alignment(field):
         mask.astype(float))
     ds = projection_set(density, ang, pitch_nm=3.0, xmcd=xmcd_projections(m, ang))
     scalar = reconstruct_scalar(ds, TomoConfig(iterations=40))
-    vec = reconstruct_vector(ds, VectorConfig(iterations=80, support_fraction=0.5), alignment=scalar)
+    vec = reconstruct_vector(ds, VectorConfig(iterations=80, support_fraction=0.5),
+                             alignment=scalar)
     assert vec["m"].dims == ("comp", "z", "y", "x")
     assert list(vec["comp"].values) == ["x", "y", "z"]
     assert vec.attrs["voxel_nm"] == 3.0

@@ -228,7 +228,8 @@ def series_offsets(proj: np.ndarray, phis_deg, thetas_deg, groups: list[np.ndarr
     return np.vstack([np.zeros(3), sol.reshape(-1, 3)])
 
 
-def match_shifts(measured: np.ndarray, model: np.ndarray, *, max_shift_px: float = 8.0) -> np.ndarray:
+def match_shifts(measured: np.ndarray, model: np.ndarray, *,
+                 max_shift_px: float = 8.0) -> np.ndarray:
     """Projection matching: shift (dv, du) of each measured projection relative to the model.
 
     Shifts larger than ``max_shift_px`` are clipped (a bad model early on

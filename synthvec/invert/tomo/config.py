@@ -29,7 +29,8 @@ class TomoConfig(Section):
         "projection.")
     interp_order: int = param(3, doc="Interpolation of the real-space projector (in-plane "
                               "rotation and across rays): 1 linear, 3 Keys cubic, 5 Lanczos-3 "
-                              "(T1 seed 0 NRMSE after 100 it: 0.069 with 3, 0.067 with 5 at 1.5x the cost).",
+                              "(T1 seed 0 NRMSE after 100 it: 0.069 with 3, 0.067 with 5 at "
+                              "1.5x the cost).",
                               ge=1, le=5)
     oversampling: float = param(2.0, doc="Zero-padding factor of the Fourier-slice forward "
                                 "projection (paper: oversampled 3D FFT).", ge=1.0, le=4.0)
@@ -59,7 +60,8 @@ class TomoConfig(Section):
         if self.interp_order not in (1, 3, 5):
             raise ConfigError("interp_order", f"must be 1, 3 or 5 (got {self.interp_order})")
         if self.acceleration == "nesterov" and self.step > 1.0:
-            raise ConfigError("step", f"must be <= 1 with Nesterov acceleration (got {self.step:g})")
+            raise ConfigError("step", "must be <= 1 with Nesterov acceleration "
+                              f"(got {self.step:g})")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,4 +88,5 @@ class VectorConfig(Section):
         if self.interp_order not in (1, 3, 5):
             raise ConfigError("interp_order", f"must be 1, 3 or 5 (got {self.interp_order})")
         if self.acceleration == "nesterov" and self.step > 1.0:
-            raise ConfigError("step", f"must be <= 1 with Nesterov acceleration (got {self.step:g})")
+            raise ConfigError("step", "must be <= 1 with Nesterov acceleration "
+                              f"(got {self.step:g})")

@@ -35,7 +35,8 @@ def _uniform_pitch(coord: np.ndarray, name: str, source: str) -> float:
         raise InputError(f"{source}: coordinate '{name}' must be 1D with at least 2 values")
     d = np.diff(coord.astype(float))
     if not np.all(np.isfinite(coord)) or d[0] <= 0 or np.max(np.abs(d - d[0])) > 1e-3 * d[0]:
-        raise InputError(f"{source}: coordinate '{name}' must be increasing and uniformly spaced (nm)")
+        raise InputError(f"{source}: coordinate '{name}' must be increasing and uniformly "
+                         "spaced (nm)")
     return float(d[0])
 
 
@@ -62,7 +63,8 @@ def validate_projection_set(ds: xr.Dataset, *, source: str = "projection set") -
     pu = _uniform_pitch(ds["u"].values, "u", source)
     pv = _uniform_pitch(ds["v"].values, "v", source)
     if abs(pu - pv) > 1e-3 * pu:
-        raise InputError(f"{source}: u and v must have the same pixel size (got {pu:g} and {pv:g} nm)")
+        raise InputError(f"{source}: u and v must have the same pixel size (got {pu:g} and "
+                         f"{pv:g} nm)")
     for var in ("projections", "xmcd"):
         if var in ds and not np.all(np.isfinite(ds[var].values)):
             raise InputError(f"{source}: {var} contains NaN or infinite values")

@@ -1,4 +1,4 @@
-"""The paper's projector pair: Fourier-slice forward projection, linear-interpolation back projection.
+"""The paper's projector pair: Fourier-slice forward, linear-interpolation back projection.
 
 Forward (Methods, vector tomography: 'the forward projection of a 3D object is
 computed using the Fourier slice theorem'): the volume is zero-padded by the
@@ -102,7 +102,8 @@ class FourierSliceProjector:
         n, p, w = self.n, self.pad, self.threads
         d = self._deapod
         g = np.zeros((p, p, p), self.cdtype)
-        g[:n, :n, :n] = np.asarray(f, self.dtype) * d[:, None, None] * d[None, :, None] * d[None, None, :]
+        g[:n, :n, :n] = (np.asarray(f, self.dtype) * d[:, None, None] * d[None, :, None]
+                         * d[None, None, :])
         spec = sfft.fftn(g, workers=w, overwrite_x=True)
         r = self._ramp
         spec *= r[:, None, None] * r[None, :, None] * r[None, None, :]
@@ -133,7 +134,7 @@ class FourierSliceProjector:
 
 
 class PaperPair:
-    """The paper's iteration pair: Fourier-slice ``fwd``, linear-interpolation back projection ``adj``.
+    """The paper's iteration pair: Fourier-slice ``fwd``, linear back projection ``adj``.
 
     ``adj`` is the exact transpose of the real-space projector with bilinear
     rotation, hence only an approximate adjoint of this ``fwd`` (the pair is

@@ -15,9 +15,10 @@ sparse-times-dense product. Cost per series: O(n^3) for the rotation and
 O(T n^3) for the tilt projections, with no per-iteration geometry work.
 
 The 2D projection follows Joseph (IEEE TMI 1, 192, 1982): step one voxel along
-the dominant axis of the ray, interpolate (linearly, or with Keys' cubic
-kernel) along the other, weight by the path length per step. The in-plane rotation interpolates bilinearly or with
-Keys' cubic kernel (IEEE TASSP 29, 1153, 1981).
+the dominant axis of the ray, interpolate along the other, weight by the path
+length per step. Both the in-plane rotation and the across-ray interpolation
+use a linear, Keys cubic (IEEE TASSP 29, 1153, 1981; the default: less blur,
+T1 NRMSE 0.069 against 0.074 with linear rays) or Lanczos-3 kernel.
 
 All lengths here are in voxels; the grid is cubic, side ``n``, origin at the
 centre ``(n - 1) / 2`` (the projection-set convention of ``bench/t1.py``).
@@ -112,7 +113,8 @@ def inplane_rotation_matrix(n: int, phi_deg: float, *, order: Literal[1, 3, 5] =
         cols_all.append(cols[ok])
         w_all.append(w[ok])
     return sp.csr_matrix((np.concatenate(w_all).astype(dtype),
-                          (np.concatenate(rows_all), np.concatenate(cols_all))), shape=(n * n, n * n))
+                          (np.concatenate(rows_all), np.concatenate(cols_all))),
+                         shape=(n * n, n * n))
 
 
 def joseph_matrix(n: int, thetas_deg, *, sub: int = 1, order: Literal[0, 1, 3, 5] = 3,

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .align import centre_of_mass_align, common_line_align, rough_align, series_offsets, shift_images
+from .align import (centre_of_mass_align, common_line_align, rough_align, series_offsets,
+                    shift_images)
 from .config import TomoConfig
 from .dataio import detector_grid, validate_projection_set, volume_dataset
 from .projectors import group_series
 from .resire import resire, rigid_component
 
-__all__ = ["prealign", "mass_conserved", "reconstruct_scalar", "halfset_reconstructions", "SCALAR_METHODS"]
+__all__ = ["prealign", "mass_conserved", "reconstruct_scalar", "halfset_reconstructions",
+           "SCALAR_METHODS"]
 
 
 def prealign(data: np.ndarray, phis_deg, thetas_deg, *, shifts_px: np.ndarray | None = None,
@@ -94,7 +96,8 @@ def _dataset(res, pitch, proj_coords, cfg, angle_index=None) -> xr.Dataset:
     if angle_index is not None:
         ds = ds.assign_coords(angle_index=("angle", np.asarray(angle_index)))
     ds.attrs.update(method=cfg.method, projector=cfg.projector, acceleration=cfg.acceleration,
-                    iterations=cfg.iterations, shift_convention="measured(v, u) = true(v - dv, u - du)")
+                    iterations=cfg.iterations,
+                    shift_convention="measured(v, u) = true(v - dv, u - du)")
     return ds
 
 

@@ -125,8 +125,10 @@ def reconstruct_vector(proj: xr.Dataset, cfg: VectorConfig, *, alignment: xr.Dat
         thetas = alignment["theta_refined_deg"].values.astype(float)
     else:
         sums, _, s0 = detector_grid(proj, "projections")
-        shifts = prealign(sums, phis, thetas, shifts_px=s0, center_of_mass=TomoConfig().center_of_mass)
-    if support is None and alignment is not None and "density" in alignment and cfg.support_fraction:
+        shifts = prealign(sums, phis, thetas, shifts_px=s0,
+                          center_of_mass=TomoConfig().center_of_mass)
+    if (support is None and alignment is not None and "density" in alignment
+            and cfg.support_fraction):
         dens = alignment["density"].values
         support = dens > cfg.support_fraction * np.percentile(dens, 99.5)
     if support is not None:
