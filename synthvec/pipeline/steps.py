@@ -153,6 +153,106 @@ def _vector(ctx: StageContext) -> list[Metric]:
     return [("vector_r1_final", float(vec["r1"].values[-1]), "1")]
 
 
+def _analysis(ctx: StageContext) -> list[Metric]:
+    """Topology analysis of the reconstruction (no truth: voids from its own mask)."""
+    from ..analysis import analyze_field, write_analysis
+    from ..io import read_netcdf
+    from ..scoring.frame import reconstruction_material
+
+    rec = read_netcdf(ctx.inputs["vector"] / "reconstruction.nc")
+    field = rec[["m", "mask"]].assign(
+        material=(("z", "y", "x"), reconstruction_material(rec["mask"].values)))
+    field.attrs["voxel_nm"] = float(rec["x"].values[1] - rec["x"].values[0])
+    res = analyze_field(field, ctx.scenario.analysis,
+                        sphere_radius_nm=ctx.scenario.phantom.sphere_diameter_nm / 2)
+    write_analysis(res, ctx.out, figures=True)
+    return [("rec_n_hedgehogs", float((res.hedgehogs["charge"] > 0).sum()), "1"),
+            ("rec_n_antihedgehogs", float((res.hedgehogs["charge"] < 0).sum()), "1")]
+
+
+def _read_analysis(folder, voxel_nm: float):
+    """An AnalysisResult rebuilt from the tables an analysis stage wrote (what scoring needs)."""
+    import pandas as pd
+
+    from ..analysis import AnalysisResult
+
+    def table(name):
+        path = folder / name
+        return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else None
+
+    site = table("site_table.csv")
+    return AnalysisResult(
+        hedgehogs=table("hedgehogs.csv"), pairs=table("pairs.csv"), gev=table("gev.csv"),
+        virtual_hedgehogs=table("virtual_hedgehogs.csv"),
+        site_table=site.set_index(site.columns[0]) if site is not None else None,
+        skipped=table("skipped_candidates.csv"), voxel_nm=voxel_nm)
+
+
+def _score(ctx: StageContext) -> list[Metric]:
+    """Every figure of the reconstruction against ground truth (the only stage that sees both)."""
+    import numpy as np
+    import pandas as pd
+
+    from ..invert.ptycho import detection_scores
+    from ..io import read_netcdf
+    from ..scoring import score
+    from ..scoring.frame import assign_true_voids, register_to_truth
+
+    truth = read_netcdf(ctx.inputs["truth"] / "truth.nc")
+    rec = read_netcdf(ctx.inputs["vector"] / "reconstruction.nc")
+    rec, shift_nm = register_to_truth(rec, truth)
+    voxel = ctx.scenario.phantom.voxel_nm
+    truth_res = _read_analysis(ctx.inputs["truth_analysis"], voxel)
+    rec_res = _read_analysis(ctx.inputs["analysis"], voxel)
+    # the reconstruction's defects and voids, moved into the truth frame
+    for col, s in zip(("z_nm", "y_nm", "x_nm"), shift_nm):
+        rec_res.hedgehogs[col] = rec_res.hedgehogs[col] + s
+        if rec_res.virtual_hedgehogs is not None:
+            rec_res.virtual_hedgehogs[col] = rec_res.virtual_hedgehogs[col] + s
+    rec_res.virtual_hedgehogs = assign_true_voids(rec_res.virtual_hedgehogs, truth)
+    halves = [read_netcdf(ctx.inputs["tomo"] / f"halfset_{h}.nc")["density"].values
+              for h in ("a", "b")]
+    optics = ctx.scenario.simulate.optics
+    beta = np.select([truth["material"].values == 2, truth["material"].values == 1],
+                     [optics.ni_beta, optics.sio2_beta], 0.0)
+    rec_density = rec["density"].interp(z=truth["z"], y=truth["y"], x=truth["x"]).fillna(0.0)
+    table = score(truth, truth_res, rec, rec_res, ctx.scenario.score, halfsets=halves,
+                  scalars=(beta, rec_density.values))
+    table.to_csv(ctx.out / "score.csv", index=False)
+    rows = [(r.metric, float(r.value), r.unit) for r in table.itertuples()]
+    rows += [(f"registration_shift_{d}_nm", float(s), "nm") for d, s in zip("zyx", shift_nm)]
+    # bad-frame detection against the simulator's truth list
+    sim = pd.read_csv(ctx.inputs["simulate"] / "scans.csv")
+    pty = pd.read_csv(ctx.inputs["ptycho"] / "scans.csv", dtype={"dropped_frames": str}).fillna(
+        {"dropped_frames": ""})
+    truth_bad = _corrupt_frames(ctx.inputs["simulate"], sim)
+    tp = n_det = n_true = 0
+    for r in pty.itertuples():
+        det = np.array([int(x) for x in str(r.dropped_frames).split()], int)
+        tru = truth_bad.get(r.file, np.zeros(0, int))
+        sc = detection_scores(det, tru)
+        tp += sc["true_positives"]
+        n_det += len(det)
+        n_true += len(tru)
+    rows.append(("bad_frame_precision", tp / n_det if n_det else float("nan"), "1"))
+    rows.append(("bad_frame_recall", tp / n_true if n_true else float("nan"), "1"))
+    return rows
+
+
+def _corrupt_frames(sim_dir, index) -> dict:
+    """File name -> indices of the frames the simulator corrupted (its truth group)."""
+    import h5py
+    import numpy as np
+
+    out = {}
+    for f in sorted((sim_dir / "cxi").glob("*.cxi")):
+        with h5py.File(f, "r") as h5:
+            grp = h5.get("entry_1/synthvec/truth")
+            out[f.name] = (np.asarray(grp["corrupt_frames"][()], int)
+                           if grp is not None and "corrupt_frames" in grp else np.zeros(0, int))
+    return out
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("phantom", _phantom, sections=("phantom",), modules=("synthvec.phantom",),
           random=True, description="fcc Ni-in-silica superlattice with site and void labels"),
@@ -173,6 +273,13 @@ STAGES: tuple[Stage, ...] = (
     Stage("vector", _vector, sections=("vector",), modules=("synthvec.invert.tomo",),
           upstream=("ptycho", "tomo"), publish=("reconstruction.nc",),
           description="vector tomography of the helicity differences"),
+    Stage("analysis", _analysis, sections=("analysis", "phantom.sphere_diameter_nm"),
+          modules=("synthvec.analysis", "synthvec.scoring"), upstream=("vector",),
+          description="topology analysis of the reconstruction"),
+    Stage("score", _score, sections=("score", "simulate.optics"),
+          modules=("synthvec.scoring", "synthvec.analysis", "synthvec.invert.ptycho"),
+          upstream=("truth", "truth_analysis", "simulate", "ptycho", "tomo", "vector", "analysis"),
+          publish=("score.csv",), description="the reconstruction against ground truth"),
 )
 
 

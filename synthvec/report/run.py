@@ -72,7 +72,7 @@ def add_tables(page: Page, tables: list[tuple[str, Path, pd.DataFrame]], run_dir
             row["charge −"] = int((q < 0).sum())
         rows.append(row)
     if rows:
-        page.table(pd.DataFrame(rows).fillna(""))
+        page.table(pd.DataFrame(rows).astype(object).fillna(""))
 
 
 def write_run_report(run_dir: str | Path) -> Path:
