@@ -58,3 +58,13 @@ def test_nearest_neighbour_pairs_known_geometry():
     np.testing.assert_allclose(hh, [30.0, 30.0])
     aa = p[p.pair == "aa"]["distance_nm"].to_numpy()
     np.testing.assert_allclose(aa, [40.0, 40.0])
+
+
+def test_lattice_quantised_small_sample_stays_in_range():
+    # distances of defects on a 5 nm lattice: sqrt of integers times 5, many ties (n = 10); an
+    # unconstrained fit ran off to xi = 7.4 with SE ~1e-153 on such data
+    x = 5.0 * np.sqrt(np.array([9, 9, 11, 12, 12, 14, 14, 17, 27, 9], float))
+    f = fit_gev(x, min_n=6, n_bootstrap=50, rng=np.random.default_rng(0))
+    assert -0.5 <= f.xi <= 1.0 and np.isfinite(f.mu_nm) and np.isfinite(f.mode_nm)
+    assert np.isnan(f.mu_se_nm) or f.mu_se_nm > 0.01
+    assert np.isnan(f.mu_se_boot_nm)  # fewer than 2 * min_n distances: no bootstrap

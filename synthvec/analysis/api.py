@@ -94,6 +94,7 @@ def analyze_field(field: xr.Dataset, cfg: AnalysisConfig = AnalysisConfig(), *,
                   site: np.ndarray | xr.DataArray | None = None,
                   void_id: np.ndarray | xr.DataArray | None = None,
                   sphere_radius_nm: float | None = None,
+                  mask: np.ndarray | xr.DataArray | None = None,
                   rng: np.random.Generator | None = None) -> AnalysisResult:
     """Topology analysis of a magnetization field (Rana et al. 2023, eq. 1, Figs. 2-4).
 
@@ -111,7 +112,13 @@ def analyze_field(field: xr.Dataset, cfg: AnalysisConfig = AnalysisConfig(), *,
         hedgehogs and the segmentation ARI. Default ``field["void_id"]``, or
         ``field["material"] == 1`` (voids without ids).
     sphere_radius_nm : float, keyword-only, optional
-        Void-sphere radius; default ``cfg.sphere_radius_nm`` or an estimate.
+        Void-sphere radius; default ``cfg.sphere_radius_nm``, the median of
+        ``field["sphere_radius_nm"]``, or an estimate from the voids.
+    mask : (Z, Y, X) bool, keyword-only, optional
+        Magnetic material; default ``field["mask"]``, else |m| > 0. To
+        score a reconstruction, pass the truth's ``mask``, ``site`` and
+        ``void_id`` so that both analyses see the same geometry (needed for
+        ``virtual_agreement``).
     rng : numpy.random.Generator, keyword-only, optional
         Louvain seed and GEV bootstrap; default ``numpy.random.default_rng(0)``
         (results are reproducible).
@@ -125,7 +132,7 @@ def analyze_field(field: xr.Dataset, cfg: AnalysisConfig = AnalysisConfig(), *,
     rng = np.random.default_rng(0) if rng is None else rng
     m = np.asarray(field["m"].values, dtype=np.float64)
     shape = m.shape[1:]
-    mask = _array(None, field, "mask", shape)
+    mask = _array(mask, field, "mask", shape)
     mask = (np.linalg.norm(m, axis=0) > 0) if mask is None else mask.astype(bool)
     voxel = _voxel_nm(field)
     coords = tuple(np.asarray(field[c].values, float) for c in ("z", "y", "x"))
