@@ -34,7 +34,8 @@ class AnalysisResult:
     Attributes
     ----------
     hedgehogs : DataFrame
-        ``x_nm, y_nm, z_nm, charge, site`` (+ cube index ``k, j, i``).
+        ``x_nm, y_nm, z_nm, charge, site`` (+ cube index ``k, j, i`` and the
+        ``surface`` Q was taken on: box / voxel / cube).
     pairs : DataFrame
         ``pair, from_index, to_index, distance_nm`` (pair in ha/hh/aa).
     gev : DataFrame
@@ -161,7 +162,7 @@ def analyze_field(field: xr.Dataset, cfg: AnalysisConfig = AnalysisConfig(), *,
         notes.append("sites from the mask's hole geometry (no site labels)")
     else:
         hh["site"] = "unknown"
-    hh = hh[HEDGEHOG_COLUMNS + ["k", "j", "i"]]
+    hh = hh[HEDGEHOG_COLUMNS + ["k", "j", "i", "surface"]]
 
     pairs = nearest_neighbour_pairs(hh)
     gev = gev_table(pairs, min_n=cfg.gev_min_pairs, n_bootstrap=cfg.gev_bootstrap, rng=rng)
