@@ -155,3 +155,22 @@ def test_reconstruct_then_projection_set_end_to_end():
     assert np.corrcoef(xu[inner], mag[crop][inner])[0, 1] > 0.85
     assert np.corrcoef(x[inner], mag[crop][inner])[0, 1] > 0.85
     assert np.abs(ds["helicity_shift_px"].values).max() <= 0.1
+
+
+def test_projection_extent_crops_to_the_scanned_positions():
+    """'scan': odd side 2 (max |position| + margin) + 1; 'common': the largest common square."""
+    import dataclasses
+
+    n = 80
+    od = np.zeros((n, n))
+    res = [_result(od, theta=t) for t in (-20.0, 20.0)]
+    rng = np.random.default_rng(1)
+    for r, reach in zip(res, (17.2, 21.6)):
+        r.positions_px = rng.uniform(-reach, reach, (30, 2))
+        r.positions_px[0] = (reach, -reach)     # the farthest position, known
+    cfg = PtychoConfig(laplace_background=False, register_helicity=False)
+    ds = projection_set(res, phi_deg=[0, 0], theta_deg=[-20, 20], helicity=[1, 1], cfg=cfg)
+    assert ds.sizes["u"] == ds.sizes["v"] == 2 * (22 + cfg.projection_margin_px) + 1
+    common = projection_set(res, phi_deg=[0, 0], theta_deg=[-20, 20], helicity=[1, 1],
+                            cfg=dataclasses.replace(cfg, projection_extent="common"))
+    assert common.sizes["u"] == n - 1

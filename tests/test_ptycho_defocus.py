@@ -42,7 +42,7 @@ def tilted_scan(seed=0):
 
 def test_tilted_plane_beats_single_probe_at_high_tilt():
     data, obj = tilted_scan()
-    cfg = PtychoConfig(iterations=40, bad_frames="off")
+    cfg = PtychoConfig(iterations=40, bad_frames="off", defocus_correction="off")
     plain = reconstruct(data, cfg)
     tilted = reconstruct(data, dataclasses.replace(cfg, defocus_correction="tilted_plane"))
     interior = slice(24, 72)
@@ -82,3 +82,22 @@ def test_pupil_phase_constraint_removes_rough_phase():
         return np.linalg.norm(np.exp(1j * np.angle(c)) * p - target) / np.linalg.norm(target)
 
     assert err(out) < 0.5 * err(noisy)
+
+
+def test_auto_defocus_resolves_from_theta():
+    """'auto' = tilted_plane when the data carry a non-zero theta_deg, else off."""
+    from synthvec.invert.ptycho import defocus_mode
+
+    data, _ = tilted_scan()
+    cfg = PtychoConfig()
+    assert cfg.defocus_correction == "auto"
+    assert defocus_mode(cfg, data) == "tilted_plane"
+    assert defocus_mode(cfg, dataclasses.replace(data, theta_deg=None)) == "off"
+    assert defocus_mode(cfg, dataclasses.replace(data, theta_deg=0.0)) == "off"
+    off = dataclasses.replace(cfg, defocus_correction="off")
+    assert defocus_mode(off, data) == "off"
+    # and auto reconstructs exactly as tilted_plane on tilted data
+    short = dataclasses.replace(cfg, iterations=3, bad_frames="off")
+    a = reconstruct(data, short)
+    t = reconstruct(data, dataclasses.replace(short, defocus_correction="tilted_plane"))
+    np.testing.assert_array_equal(a.object, t.object)

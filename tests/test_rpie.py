@@ -189,7 +189,8 @@ def test_subpixel_positions_are_modelled():
     frames = np.fft.fftshift(np.abs(np.fft.fft2(shifted * patches, norm="ortho")) ** 2,
                              axes=(-2, -1)).astype(np.float32)
     d = dataclasses.replace(data, frames=frames, positions_px=data.positions_px + frac)
-    cfg = PtychoConfig(iterations=40, probe_update=False, bad_frames="off")
+    cfg = PtychoConfig(iterations=40, probe_update=False, bad_frames="off",
+                       subpixel_positions=True)
     exact = reconstruct(d, cfg)
     rounded = reconstruct(d, dataclasses.replace(cfg, subpixel_positions=False))
     e_exact = nrmse(exact.object, obj, INTERIOR)

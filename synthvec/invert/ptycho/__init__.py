@@ -33,7 +33,7 @@ from .probe import pupil_phase_constraint
 from .rpie import (fresnel_kernels, illumination, object_grid, prepare_scan, rpie,
                    shift_kernels, update_sets)
 
-__all__ = ["PtychoConfig", "PtychoData", "PtychoResult", "read_cxi", "reconstruct",
+__all__ = ["PtychoConfig", "PtychoData", "PtychoResult", "read_cxi", "reconstruct", "defocus_mode",
            "reconstruct_shared", "run_ptycho", "projection_set", "detect_bad_frames",
            "detection_scores", "zone_plate_probe", "ENGINES"]
 
@@ -43,6 +43,14 @@ def _constraint(cfg: PtychoConfig) -> Callable | None:
         return lambda p: pupil_phase_constraint(p, order=cfg.pupil_order,
                                                 support=cfg.pupil_support)
     return None
+
+
+def defocus_mode(cfg: PtychoConfig, data: PtychoData) -> str:
+    """The defocus correction used for ``data``: 'auto' resolves to 'tilted_plane' when the
+    data carry a non-zero ``theta_deg``, else 'off'."""
+    if cfg.defocus_correction != "auto":
+        return cfg.defocus_correction
+    return "tilted_plane" if data.theta_deg else "off"
 
 
 def tilted_plane_depth_nm(data: PtychoData) -> np.ndarray:
@@ -74,7 +82,7 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
         grid = object_grid(d.positions_px[keep], window, cfg.object_padding_px)
         obj = np.ones(grid.shape, np.complex64)
         kernels = None
-        if cfg.defocus_correction == "tilted_plane":
+        if defocus_mode(cfg, d) == "tilted_plane":
             kernels = fresnel_kernels(tilted_plane_depth_nm(d)[keep], window,
                                       pixel_nm=d.pixel_nm, wavelength_nm=d.wavelength_nm)
         frac = d.positions_px[keep] - np.rint(d.positions_px[keep])

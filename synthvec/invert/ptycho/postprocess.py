@@ -133,6 +133,11 @@ def _half_size(results: Sequence[PtychoResult], cfg: PtychoConfig) -> int:
         o_c = int(np.argmin(np.abs(r.object_x_nm)))
         room.append(min(o_r, o_c, r.object.shape[0] - 1 - o_r, r.object.shape[1] - 1 - o_c))
     half = min(room)
+    if not cfg.projection_size_px and cfg.projection_extent == "scan":
+        pos = [np.abs(r.positions_px).max() for r in results if r.positions_px is not None
+               and len(r.positions_px)]
+        if pos:   # the raster covers the sample: crop to it (odd side 2 half + 1)
+            half = min(half, int(np.ceil(max(pos))) + cfg.projection_margin_px)
     if cfg.projection_size_px:
         want = (cfg.projection_size_px - 1) // 2
         if want > half:
