@@ -12,14 +12,26 @@ Recipe
 3. Split the facets into individual void surfaces. Plain community
    clustering of the facet-adjacency graph fails where spheres touch or
    sinter (ARI ~0.2; a third of the facets sit in nickel wedges thinner than
-   two voxels). So each facet votes for its sphere centre,
-   ``c_f = centroid - R n_f`` with ``n_f`` the surface-smoothed normal; the
-   edges of the facet-adjacency graph are weighted by
+   two voxels). So each facet votes for its sphere centre: the local maximum
+   of the void's distance transform that steepest ascent reaches from the
+   voxel inside the facet (touching spheres are separated by its saddles),
+   or, where that ascent ends more than 1.25 R from it (over a wide neck
+   into a neighbour, e.g. from a sphere cut by the slab face), the normal's
+   vote ``c_f = centroid - R n_f`` with ``n_f`` the surface-smoothed normal.
+   The edges of the facet-adjacency graph are weighted by
    ``exp(-|c_f - c_g|^2 / (2 (0.3 R)^2))``; Louvain (networkx) over-segments
-   it; one sphere is fitted per community (algebraic least squares, or the
-   mean vote for a small patch); fits closer than R/2 merge; every facet is
-   relabelled to the fitted sphere whose surface is nearest, and the spheres
-   are refitted, for a few rounds.
+   it (on super-nodes of facets sharing a cell and a vote cell); every
+   community of at least 5 % of a sphere's area seeds a sphere at its
+   weighted median vote (seeds closer than R/2 merge); then, for a few
+   rounds, every facet goes to the fitted sphere whose surface is nearest
+   (distance to the surface + 2 (1 - cos) of the angle between the facet
+   normal and that sphere's radial direction, which decides in the thin
+   wedges) and the spheres are refitted (algebraic least squares on the
+   facets within 1.5 voxels of the surface; fits closer than R merge).
+   Measured: ARI 0.98 on a touching fcc slab of R = 6 voxels (60 nm at
+   5 nm), 0.97 on the quick-scenario phantom; sintered packings are harder
+   (0.90 at 3 nm overlap, 0.78 at 6 nm: spheres cut by the slab faces merge
+   with their neighbours).
 4. Q of each (open) surface: the solid angles of m at the facet vertices
    (Van Oosterom-Strackee), facets oriented out of the void, summed / 4 pi.
    m at a vertex is trilinear in the field after each void voxel takes the
