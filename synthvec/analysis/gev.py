@@ -12,8 +12,9 @@ sigma > 0 and shape xi is, with t = 1 + xi (x - mu)/sigma > 0,
     f(x) = (1/sigma) t^(-1/xi - 1) exp(-t^(-1/xi)),
 
 and ``scipy.stats.genextreme`` uses the shape **c = -xi** (its ``loc`` is mu,
-its ``scale`` sigma). The fit searches xi in [-0.5, 1] (:data:`XI_RANGE`). We report mu (the paper's "18.3 +- 1.6 nm" values are
-mu and its standard error), not the mode: the mode is
+its ``scale`` sigma). The fit searches xi in [-0.5, 1] (:data:`XI_RANGE`).
+We report mu (the paper's "18.3 +- 1.6 nm" values are mu and its standard
+error), not the mode: the mode is
 mu + sigma ((1 + xi)^(-xi) - 1)/xi, which differs from mu by up to about a
 nanometre for the paper's fits. The standard error of mu comes from the
 observed information (the inverse Hessian of the negative log-likelihood at
