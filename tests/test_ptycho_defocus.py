@@ -85,13 +85,21 @@ def test_pupil_phase_constraint_removes_rough_phase():
 
 
 def test_auto_defocus_resolves_from_theta():
-    """'auto' = tilted_plane when the data carry a non-zero theta_deg, else off."""
-    from synthvec.invert.ptycho import defocus_mode
+    """'auto' = tilted_plane when the data carry a non-zero theta_deg and the plane's
+    Fresnel phase on the probe is large, else off."""
+    from synthvec.invert.ptycho import defocus_mode, defocus_phase_rad
 
     data, _ = tilted_scan()
     cfg = PtychoConfig()
     assert cfg.defocus_correction == "auto"
+    # independent estimate: pupil edge radius 7 px of 32 (make_probe), depth y tan(theta)
+    q_edge = 7 / (32 * data.pixel_nm)
+    dz = np.abs(data.positions_px[:, 0]).max() * data.pixel_nm * np.tan(np.deg2rad(THETA_DEG))
+    expected = np.pi * data.wavelength_nm * dz * q_edge ** 2
+    assert 0.7 * expected < defocus_phase_rad(data) < 1.3 * expected
     assert defocus_mode(cfg, data) == "tilted_plane"
+    lenient = dataclasses.replace(cfg, defocus_auto_phase_rad=2 * defocus_phase_rad(data))
+    assert defocus_mode(lenient, data) == "off"
     assert defocus_mode(cfg, dataclasses.replace(data, theta_deg=None)) == "off"
     assert defocus_mode(cfg, dataclasses.replace(data, theta_deg=0.0)) == "off"
     off = dataclasses.replace(cfg, defocus_correction="off")

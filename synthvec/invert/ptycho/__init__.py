@@ -45,12 +45,40 @@ def _constraint(cfg: PtychoConfig) -> Callable | None:
     return None
 
 
+def defocus_phase_rad(data: PtychoData) -> float:
+    """Largest Fresnel phase ``pi wavelength |dz| q99^2`` the tilted plane puts on the probe.
+
+    ``dz`` is each position's depth ``y tan(theta)`` (see :func:`tilted_plane_depth_nm`),
+    ``q99`` the spatial frequency radius holding 99 % of the nominal probe's spectral
+    energy (its pupil edge). Below ~1 rad the probe barely changes over the scan.
+    """
+    if not data.theta_deg:
+        return 0.0
+    h, w = data.probe.shape
+    spec = np.abs(np.fft.fft2(data.probe)) ** 2
+    qy = np.fft.fftfreq(h, d=data.pixel_nm)
+    qx = np.fft.fftfreq(w, d=data.pixel_nm)
+    q = np.hypot(qy[:, None], qx[None, :]).ravel()
+    order = np.argsort(q)
+    cum = np.cumsum(spec.ravel()[order])
+    q99 = q[order][min(int(np.searchsorted(cum, 0.99 * cum[-1])), q.size - 1)]
+    dz = np.abs(tilted_plane_depth_nm(data)).max()
+    return float(np.pi * data.wavelength_nm * dz * q99 ** 2)
+
+
 def defocus_mode(cfg: PtychoConfig, data: PtychoData) -> str:
-    """The defocus correction used for ``data``: 'auto' resolves to 'tilted_plane' when the
-    data carry a non-zero ``theta_deg``, else 'off'."""
+    """The defocus correction used for ``data``.
+
+    'auto' resolves to 'tilted_plane' when the data carry a non-zero ``theta_deg``
+    and the tilted plane's largest Fresnel phase on the probe
+    (:func:`defocus_phase_rad`) exceeds ``cfg.defocus_auto_phase_rad``, else 'off'.
+    """
     if cfg.defocus_correction != "auto":
         return cfg.defocus_correction
-    return "tilted_plane" if data.theta_deg else "off"
+    if not data.theta_deg:
+        return "off"
+    return ("tilted_plane" if defocus_phase_rad(data) > cfg.defocus_auto_phase_rad
+            else "off")
 
 
 def tilted_plane_depth_nm(data: PtychoData) -> np.ndarray:

@@ -86,7 +86,13 @@ class PtychoConfig(Section):
         "constraint) unwraps the pupil phase each iteration and projects it on low-order "
         "polynomials; 'tilted_plane' propagates the probe to each position's depth "
         "y tan(theta) of the tilted sample plane (needs theta_deg in the data); 'auto' is "
-        "'tilted_plane' when the data carry theta_deg (and it is not 0), else 'off'.")
+        "'tilted_plane' when the data carry a non-zero theta_deg and the plane's largest "
+        "Fresnel phase on the probe exceeds defocus_auto_phase_rad, else 'off'.")
+    defocus_auto_phase_rad: float = param(
+        1.0, doc="Threshold of defocus_correction='auto': pi wavelength max|y tan(theta)| "
+        "q99^2 (q99: the nominal probe's 99 % spectral radius). Quick scenario at +-62 deg: "
+        "0.2 rad, and forcing tilted_plane there gave no gain (12 scans at |theta| >= 58: "
+        "OD NRMSE 0.237 vs 0.230 off) at twice the time.", gt=0)
     pupil_order: int = param(3, doc="Highest polynomial order kept in the pupil phase.", ge=2,
                              le=6)
     pupil_support: float = param(0.02, doc="Pupil support: |pupil| >= this fraction of its max.",
