@@ -110,8 +110,12 @@ def _nll(theta: np.ndarray, x: np.ndarray) -> float:
     return float(val) if np.isfinite(val) else 1e300
 
 
-def _mle(x: np.ndarray) -> np.ndarray:
-    """(mu, log sigma, xi) maximising the likelihood: Nelder-Mead from Gumbel-moment starts."""
+def _mle(x: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+    """(mu, log sigma, xi) maximising the likelihood: Nelder-Mead from Gumbel-moment starts,
+    or from ``start`` alone with looser tolerances (bootstrap resamples start at the fit)."""
+    if start is not None:
+        return optimize.minimize(_nll, start, args=(x,), method="Nelder-Mead",
+                                 options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 800}).x
     s = np.std(x) * np.sqrt(6) / np.pi
     s = s if s > 0 else 1.0
     best = None
@@ -196,7 +200,7 @@ def fit_gev(distances_nm: np.ndarray, *, min_n: int = 5, n_bootstrap: int = 0,
         for _ in range(n_bootstrap):
             xb = rng.choice(x, size=len(x), replace=True)
             if np.ptp(xb) > 0:
-                mus.append(_mle(xb)[0])
+                mus.append(_mle(xb, start=theta)[0])
         se_boot = float(np.std(mus, ddof=1)) if len(mus) > 1 else nan
     mode = mu + sigma * ((1 + xi) ** (-xi) - 1) / xi if abs(xi) > 1e-9 else mu  # xi > -1
     return GevFit(len(x), float(mu), sigma, float(xi), se, se_boot, float(mode), note)
