@@ -52,6 +52,16 @@ def test_void_segmentation_ari_on_the_quick_phantom(result):
     assert set(v["charge"]) <= {-1, 0, 1}
 
 
+def test_virtual_seeds_are_found_as_virtual_hedgehogs(truth, result):
+    seeds = truth[1]
+    virt = seeds[seeds["kind"] == "virtual"]
+    v = result.virtual_hedgehogs
+    for s in virt.itertuples():
+        rows = v[v["true_void_id"] == s.void_id]
+        assert len(rows) == 1
+        assert rows["charge"].iloc[0] == s.charge  # |Q| >= 0.9 on the open surface, right sign
+
+
 def test_noisy_truth_default_settings(truth, result):
     t = truth[0]
     mask = t["mask"].values
