@@ -153,6 +153,11 @@ def detect_bad_frames(frames: np.ndarray, positions_px: np.ndarray, *, q_min: fl
         maps.append((np.log1p(np.maximum(frames.sum(axis=(1, 2), dtype=np.float64), 0.0)), 0))
     valid = np.ones(len(frames), bool)
     flagged: list[int] = []
+    # sigma floor: a 1 % intensity step over one scan step (a map that is nearly constant,
+    # e.g. dark high-angle rows, has MAD ~0; a flux drop to 60 % is then still z = 50)
+    pos = np.asarray(positions_px, dtype=float)
+    step = (float(np.median(cKDTree(pos).query(pos, k=2)[0][:, 1])) if len(pos) > 1 else 1.0)
+    floor = 0.01 / max(step, 1e-12)
     for _ in range(int(max_fraction * len(valid))):
         z = np.full(len(valid), -np.inf)
         for m, sign in maps:
@@ -161,7 +166,7 @@ def detect_bad_frames(frames: np.ndarray, positions_px: np.ndarray, *, q_min: fl
                 return np.sort(np.asarray(flagged, dtype=np.int64))
             gv = np.abs(g[valid])
             med = np.median(gv)
-            sigma = max(1.4826 * np.median(np.abs(gv - med)), 1e-12 * max(med, 1e-300))
+            sigma = max(1.4826 * np.median(np.abs(gv - med)), floor)
             score = g[valid] if sign > 0 else gv
             z[valid] = np.maximum(z[valid], (score - med) / sigma)
         i = int(np.argmax(z))
