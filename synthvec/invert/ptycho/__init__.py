@@ -14,6 +14,7 @@ Public calls
 use it for a helicity pair when ``cfg.shared_probe``)
 ``run_ptycho(cxi_path, out_path, *, iterations=None, probe_update=True, cfg=PtychoConfig())``
 ``projection_set(results, *, phi_deg, theta_deg, helicity, cfg) -> xr.Dataset``
+``defocus_mode(cfg, data) -> str`` (what ``defocus_correction='auto'`` resolves to)
 """
 
 from __future__ import annotations
