@@ -113,10 +113,12 @@ class PtychoConfig(Section):
     projection_extent: Literal["scan", "common"] = param(
         "scan", doc="With projection_size_px = 0: 'scan' = the smallest odd square holding "
         "every scan's probe-centre positions plus projection_margin_px (the raster covers "
-        "the sample, so this crops to it; quick scenario: 89 px instead of 111); 'common' = "
+        "the sample, so this crops to it; quick scenario: 89 px instead of 111; sample "
+        "extent at most 83 px at phi = 120 deg, theta = 0); 'common' = "
         "the largest square common to all reconstructed fields.")
-    projection_margin_px: int = param(4, doc="Margin around the scanned positions of "
-                                      "projection_extent='scan', pixels.", ge=0)
+    projection_margin_px: int = param(2, doc="Margin around the scanned positions of "
+                                      "projection_extent='scan', pixels (the raster already "
+                                      "reaches 20-40 nm past the sample).", ge=0)
 
     def check(self) -> None:
         if self.probe_update and self.probe_update_start >= self.iterations:
