@@ -31,6 +31,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     scn = load_scenario(args.scenario)
     if args.until is not None and args.until not in stage_names():
         raise InputError(f"--until: unknown stage '{args.until}'; stages: {', '.join(stage_names())}")
+    if args.max_hours <= 0:
+        raise InputError(f"--max-hours: must be > 0 (got {args.max_hours:g})")
+    from .cost import check_fits, estimate_cost
+    from .pipeline import default_run_dir
+
+    est = estimate_cost(scn, until=args.until)
+    if est.cpu_seconds > 600 and not args.quiet:
+        print(f"cost estimate: {est.summary()}")
+    reason = check_fits(est, run_dir=args.out or default_run_dir(scn),
+                        max_seconds=args.max_hours * 3600.0)
+    if reason is not None:
+        if not args.allow_large:
+            raise InputError(f"{args.scenario or 'quick'}: {reason}; "
+                             "--allow-large starts it anyway")
+        if not args.quiet:
+            print(f"warning: {reason}; starting anyway (--allow-large)")
     from .report import write_run_report
 
     res = run_scenario(scn, args.out, force=args.force, quiet=args.quiet, until=args.until)
@@ -127,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="recompute every stage")
     r.add_argument("--quiet", action="store_true", help="no progress output")
     r.add_argument("--until", metavar="STAGE", help="stop after this stage")
+    r.add_argument("--allow-large", action="store_true",
+                   help="start even when the cost estimate (synthvec.cost) says this machine "
+                        "cannot hold the run (memory, disk, or longer than --max-hours)")
+    r.add_argument("--max-hours", type=float, default=2.0, metavar="H",
+                   help="refuse runs estimated to take longer than H hours on 2 cores "
+                        "(default: 2)")
     r.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("show", help="print the fully resolved scenario (defaults filled in)",
