@@ -9,13 +9,22 @@ the fixed cost. It also prints the ratio of the estimated to the measured frame
 count and the measured peak RSS. Paste the printed table into
 ``synthvec.cost.TIME_MODEL``.
 
+Small stages carry per-projection and per-call overheads that larger runs
+amortise, so with ``--from-run DIR ...`` the script instead reads finished run
+directories (``scenario.toml`` and ``metrics.json`` of ``synthvec run``, e.g. a
+quick-scenario run made on the same machine) and prints, per stage, the cost
+per unit of the run with the most work units, ``c = (t - a) / W`` with ``a``
+from :data:`synthvec.cost.TIME_MODEL`.
+
 Usage (thread count explicit; the estimate is for a 2-core machine)::
 
     SYNTHVEC_THREADS=2 OMP_NUM_THREADS=2 python bench/bench_cost.py
+    python bench/bench_cost.py --from-run runs/quick
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -43,7 +52,35 @@ def _run(scn, out: Path) -> dict[str, float]:
     return {st: flat[f"{st}_wall_s"] for st in TIME_MODEL}, flat
 
 
+def from_runs(dirs: list[str]) -> int:
+    """Per-unit costs from finished run directories (largest W per stage wins)."""
+    best: dict[str, tuple[float, float, str]] = {}
+    for d in dirs:
+        scn = load_scenario(Path(d) / "scenario.toml")
+        flat = json.loads((Path(d) / "metrics.json").read_text())
+        w = work_units(scn)
+        print(f"{d}: {flat.get('simulate_n_frames', 0):.0f} frames simulated, "
+              f"{estimate_cost(scn).n_frames} estimated")
+        for st, (a, _) in TIME_MODEL.items():
+            t = flat.get(f"{st}_wall_s")
+            if t is None or flat.get(f"{st}_cached", 0.0) or w[st] <= 0:
+                continue
+            if st not in best or w[st] > best[st][0]:
+                best[st] = (w[st], max(t - a, 0.0) / w[st], d)
+    print("TIME_MODEL = {")
+    for st, (a, c) in TIME_MODEL.items():
+        if st in best:
+            w, c_new, d = best[st]
+            print(f'    "{st}": ({a:.2g}, {c_new:.3g}),  # W = {w:.3g} in {d}')
+        else:
+            print(f'    "{st}": ({a:.2g}, {c:.3g}),  # unchanged')
+    print("}")
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) > 2 and sys.argv[1] == "--from-run":
+        return from_runs(sys.argv[2:])
     base = read_toml(SMOKE, "scenario")
     small = variant_scenario(base, COMMON, seed=None, source=str(SMOKE))
     large = variant_scenario(apply_overrides(base, COMMON), LARGER, seed=None, source="bench")

@@ -29,16 +29,19 @@ score           reconstruction voxels
 =============== ===========================================================
 
 The constants ``a`` (s) and ``c`` (s per unit) in :data:`TIME_MODEL` were
-measured by ``bench/bench_cost.py`` on this project's 2-core machine
-(2026-11-28, shared with other jobs, so +-30 % and more): it runs the smoke
-scenario (18,000 voxels, 730 frames) and a larger variant (72,000 voxels, 3,180
-frames, 3x the iterations) through the pipeline and takes the marginal cost per
-unit from the difference of the two stage times. The estimate is the sum over
-stages. The truth stage was also timed at the paper's size (9.1 M voxels x 300
-relaxation steps: 251 s, peak RSS 3.9 GiB; phantom stage 6.3 s, 1.2 GiB): its
-per-unit cost there was 3.5x the smoke-size figure (cache misses on large
-volumes), and the table holds the paper-size value. The other stages were not
-timed at that size; read their paper-size estimates as lower bounds.
+measured with ``bench/bench_cost.py`` on this project's 2-core machine
+(2026-11-28, shared with other jobs, so +-30 % and more). The fixed costs ``a``
+come from its two-point fit on the smoke scenario (18,000 voxels, 730 frames)
+and a larger smoke variant (72,000 voxels, 3,180 frames, 3x the iterations);
+at that size per-projection overheads inflate the per-unit costs (tomography
+3.8x), so the ``c`` are those of a quick-scenario run on the same machine
+(``--from-run``: 108,000 voxels, 96 projections, 15,910 frames, ptycho 30
+iterations; stage times 0.4 / 1.9 / 7.1 / 23.6 / 90.5 / 47.9 / 64.0 / 14.5 /
+2.0 s, 252 s in all). The truth stage was also timed at the paper's size (9.1 M
+voxels x 300 relaxation steps: 251 s, peak RSS 3.9 GiB; phantom stage 6.3 s,
+1.2 GiB): its per-unit cost there was 1.8x the quick figure (cache misses on
+large volumes), and the table holds the paper-size value. The other stages
+were not timed at that size; read their paper-size estimates as lower bounds.
 
 Memory model
 ------------
@@ -49,8 +52,9 @@ and its material channels (one per concurrent tilt task), the batched exit
 waves of one scan per thread, all diffraction frames held by the ptycho stage
 (it reads every CXI file before reconstructing), the projection stacks and
 volume copies of the tomography stages and the analysis' per-voxel fields.
-The peak is the largest stage plus :data:`BASE_BYTES` for the interpreter
-and libraries (measured: ~180 MiB after the smoke run's phantom stage).
+The peak is the largest stage plus :data:`BASE_BYTES` for the interpreter,
+libraries and what earlier stages leave resident (fitted to the quick run's
+measured peak RSS, 797 MiB; the smoke run's phantom stage alone: ~180 MiB).
 """
 
 from __future__ import annotations
@@ -72,19 +76,20 @@ __all__ = ["CostEstimate", "estimate_cost", "check_fits", "frames_per_scan", "wo
 
 #: stage -> (a overhead s, c s per work unit), from bench/bench_cost.py (2 threads).
 TIME_MODEL: dict[str, tuple[float, float]] = {
-    "phantom": (0.26, 1.64e-06),
-    "truth": (0.24, 9.2e-08),
-    "truth_analysis": (0.19, 3.28e-05),
-    "simulate": (0.39, 9.84e-08),
-    "ptycho": (0.22, 7.03e-08),
-    "tomo": (0.51, 1.74e-07),
-    "vector": (0.0, 2.68e-07),
-    "analysis": (0.43, 1.07e-04),
-    "score": (0.49, 5.32e-06),
+    "phantom": (0.26, 1.16e-06),
+    "truth": (0.24, 9.2e-08),         # paper size (2.7e9 units); quick: 5.0e-08
+    "truth_analysis": (0.19, 6.44e-05),
+    "simulate": (0.39, 8.86e-08),
+    "ptycho": (0.22, 4.6e-08),
+    "tomo": (0.51, 4.57e-08),
+    "vector": (0.0, 6.18e-08),
+    "analysis": (0.43, 1.3e-04),
+    "score": (0.49, 1.4e-05),
 }
 
-#: Resident memory of the interpreter with numpy, scipy, xarray, dask loaded (bytes).
-BASE_BYTES = 200 * 2**20
+#: Resident memory besides the largest stage's arrays: interpreter, libraries and what earlier
+#: stages leave resident (quick run: peak RSS 797 MiB, largest stage estimated 278 MiB), bytes.
+BASE_BYTES = 512 * 2**20
 
 
 @dataclass(frozen=True)
