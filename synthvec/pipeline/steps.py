@@ -70,6 +70,15 @@ def _simulate(ctx: StageContext) -> list[Metric]:
             ("simulate_n_corrupt", float(index["n_corrupt"].sum()), "1")]
 
 
+def _ptycho_job(datas, cfg, rng):
+    """One Dask task: a scan, or a helicity pair sharing one probe."""
+    from ..invert.ptycho import reconstruct, reconstruct_shared
+
+    if len(datas) == 1:
+        return [reconstruct(datas[0], cfg, rng=rng)]
+    return reconstruct_shared(datas, cfg, rng=rng)
+
+
 def _ptycho(ctx: StageContext) -> list[Metric]:
     """rPIE on every scan (Dask tasks), then OD, registration, background -> projection set.
 
@@ -79,7 +88,7 @@ def _ptycho(ctx: StageContext) -> list[Metric]:
     import numpy as np
     import pandas as pd
 
-    from ..invert.ptycho import projection_set, read_cxi, reconstruct, reconstruct_shared
+    from ..invert.ptycho import projection_set, read_cxi
     from ..io import write_netcdf
     from ..threads import n_threads
 
@@ -94,13 +103,7 @@ def _ptycho(ctx: StageContext) -> list[Metric]:
     else:
         jobs = [[i] for i in range(len(datas))]
     rngs = ctx.rng.spawn(len(jobs))
-
-    def run(idx, rng):
-        if len(idx) == 1:
-            return [reconstruct(datas[idx[0]], cfg, rng=rng)]
-        return reconstruct_shared([datas[i] for i in idx], cfg, rng=rng)
-
-    tasks = [dask.delayed(run)(idx, r) for idx, r in zip(jobs, rngs)]
+    tasks = [dask.delayed(_ptycho_job)([datas[i] for i in idx], cfg, r) for idx, r in zip(jobs, rngs)]
     done = dask.compute(*tasks, scheduler="threads", num_workers=n_threads())
     results = [None] * len(datas)
     for idx, res in zip(jobs, done):
