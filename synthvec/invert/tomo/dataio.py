@@ -78,11 +78,25 @@ def validate_projection_set(ds: xr.Dataset, *, source: str = "projection set") -
     return ds
 
 
-def detector_grid(ds: xr.Dataset, var: str = "projections") -> tuple[np.ndarray, float, np.ndarray]:
+def detector_grid(ds: xr.Dataset, var: str = "projections", *, cube_px: int | None = None
+                  ) -> tuple[np.ndarray, float, np.ndarray]:
     """Square, centred detector data for the cube reconstruction.
 
-    Non-square detectors are zero-padded to the larger side; a detector whose
-    array centre is off the rotation centre gives an initial shift.
+    Non-square detectors are zero-padded to the larger side (or to
+    ``cube_px``); a detector whose array centre is off the rotation centre
+    gives an initial shift. The cube's voxel centres sit at
+    ``(index - (n - 1) / 2) * pitch``: integer multiples of the pitch for odd
+    n, half-integer ones for even n, whatever the detector's parity (the
+    shift then moves the data by half a pixel).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Projection set (:func:`validate_projection_set`).
+    var : str
+        Variable to grid.
+    cube_px : int, optional
+        Side n of the cube, >= the detector's larger side (default that side).
 
     Returns
     -------
@@ -94,6 +108,11 @@ def detector_grid(ds: xr.Dataset, var: str = "projections") -> tuple[np.ndarray,
     nproj, nv, nu = arr.shape
     pitch = float(ds.attrs.get("pixel_nm") or np.diff(ds["u"].values[:2])[0])
     n = max(nv, nu)
+    if cube_px is not None:
+        if int(cube_px) < n:
+            raise InputError(f"projection set: cube_px {cube_px} is smaller than the detector "
+                             f"({nv} x {nu} pixels)")
+        n = int(cube_px)
     out = np.zeros((nproj, n, n), np.float32)
     ov, ou = (n - nv) // 2, (n - nu) // 2
     out[:, ov:ov + nv, ou:ou + nu] = arr

@@ -102,7 +102,8 @@ def _dataset(res, pitch, proj_coords, cfg, angle_index=None) -> xr.Dataset:
 
 
 def reconstruct_scalar(proj: xr.Dataset, cfg: TomoConfig, *,
-                       support: np.ndarray | None = None) -> xr.Dataset:
+                       support: np.ndarray | None = None, cube_px: int | None = None
+                       ) -> xr.Dataset:
     """Scalar tomography of a projection set (pre-alignment + RESIRE with refinement).
 
     Parameters
@@ -113,17 +114,21 @@ def reconstruct_scalar(proj: xr.Dataset, cfg: TomoConfig, *,
     cfg : TomoConfig
     support : (n, n, n) bool, optional
         Voxels allowed to be non-zero.
+    cube_px : int, optional
+        Side of the cube (default max(n_u, n_v)); its parity sets whether voxel
+        centres sit on integer or half-integer multiples of the pixel
+        (:func:`.dataio.detector_grid`), e.g. to share the grid of another volume.
 
     Returns
     -------
     xarray.Dataset
-        ``density (z, y, x)`` float32 on a cube of side max(n_u, n_v) with the
+        ``density (z, y, x)`` float32 on a cube of side ``cube_px`` or max(n_u, n_v) with the
         detector pixel as voxel, centred on the rotation centre, coords in nm;
         ``shift_v_px``, ``shift_u_px``, ``phi_refined_deg``, ``theta_refined_deg``
         on ``angle`` (the refined alignment) and ``r1 (iteration)``.
     """
     proj = validate_projection_set(proj)
-    data, pitch, shifts0 = detector_grid(proj)
+    data, pitch, shifts0 = detector_grid(proj, cube_px=cube_px)
     phis, thetas = proj["phi_deg"].values.astype(float), proj["theta_deg"].values.astype(float)
     if cfg.align:
         shifts0 = prealign(data, phis, thetas, shifts_px=shifts0, center_of_mass=cfg.center_of_mass)
@@ -138,12 +143,14 @@ def reconstruct_scalar(proj: xr.Dataset, cfg: TomoConfig, *,
 
 
 def halfset_reconstructions(proj: xr.Dataset, cfg: TomoConfig, *,
-                            support: np.ndarray | None = None) -> tuple[xr.Dataset, xr.Dataset]:
+                            support: np.ndarray | None = None, cube_px: int | None = None
+                            ) -> tuple[xr.Dataset, xr.Dataset]:
     """Two independent reconstructions from alternate projections (paper, fig. S4A).
 
     The pre-alignment is done once on the full set (so both halves share one
     frame); each half is then reconstructed by RESIRE on its own. Feed the two
-    ``density`` volumes to the FSC (0.143 criterion).
+    ``density`` volumes to the FSC (0.143 criterion). ``cube_px`` as in
+    :func:`reconstruct_scalar`.
 
     Returns
     -------
@@ -151,7 +158,7 @@ def halfset_reconstructions(proj: xr.Dataset, cfg: TomoConfig, *,
     an ``angle_index`` coord naming the projections used.
     """
     proj = validate_projection_set(proj)
-    data, pitch, shifts0 = detector_grid(proj)
+    data, pitch, shifts0 = detector_grid(proj, cube_px=cube_px)
     phis, thetas = proj["phi_deg"].values.astype(float), proj["theta_deg"].values.astype(float)
     phis_start = phis
     if cfg.align:

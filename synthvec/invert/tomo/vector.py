@@ -86,7 +86,8 @@ def vector_gd(xmcd: np.ndarray, phis_deg, thetas_deg, cfg: VectorConfig, *,
 
 
 def reconstruct_vector(proj: xr.Dataset, cfg: VectorConfig, *, alignment: xr.Dataset | None = None,
-                       support: np.ndarray | None = None) -> xr.Dataset:
+                       support: np.ndarray | None = None, cube_px: int | None = None
+                       ) -> xr.Dataset:
     """Magnetization from the ``xmcd`` variable of a projection set (eq. 3-6).
 
     Parameters
@@ -102,6 +103,9 @@ def reconstruct_vector(proj: xr.Dataset, cfg: VectorConfig, *, alignment: xr.Dat
         pre-aligned here (cross-correlation, centre of mass, common lines).
     support : (n, n, n) bool, optional
         Magnetic mask.
+    cube_px : int, optional
+        Side of the cube (:func:`.scalar.reconstruct_scalar`); default the
+        side of ``alignment``'s ``density`` when given, else max(n_u, n_v).
 
     Returns
     -------
@@ -113,7 +117,9 @@ def reconstruct_vector(proj: xr.Dataset, cfg: VectorConfig, *, alignment: xr.Dat
     proj = validate_projection_set(proj)
     if "xmcd" not in proj:
         raise InputError("projection set: no variable 'xmcd' (angle, v, u) for vector tomography")
-    data, pitch, shifts = detector_grid(proj, "xmcd")
+    if cube_px is None and alignment is not None and "density" in alignment:
+        cube_px = int(alignment["density"].shape[0])
+    data, pitch, shifts = detector_grid(proj, "xmcd", cube_px=cube_px)
     n = data.shape[1]
     phis, thetas = proj["phi_deg"].values.astype(float), proj["theta_deg"].values.astype(float)
     if alignment is not None:
@@ -124,7 +130,7 @@ def reconstruct_vector(proj: xr.Dataset, cfg: VectorConfig, *, alignment: xr.Dat
         phis = alignment["phi_refined_deg"].values.astype(float)
         thetas = alignment["theta_refined_deg"].values.astype(float)
     else:
-        sums, _, s0 = detector_grid(proj, "projections")
+        sums, _, s0 = detector_grid(proj, "projections", cube_px=cube_px)
         shifts = prealign(sums, phis, thetas, shifts_px=s0,
                           center_of_mass=TomoConfig().center_of_mass)
     if (support is None and alignment is not None and "density" in alignment
