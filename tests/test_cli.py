@@ -69,3 +69,35 @@ def test_console_entry_point_exit_code(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("synthvec: error:") and "phantom.voxel_nm" in proc.stderr
+
+
+@pytest.mark.parametrize("cmd", [
+    ["analyze", "{d}/missing.nc", "--out", "{d}/out"],
+    ["ptycho", "{d}/missing.cxi", "--out", "{d}/rec.h5"],
+    ["tomo", "{d}/missing.nc", "--out", "{d}/vol.nc"],
+])
+def test_stage_commands_missing_file_exit_2(tmp_path, cmd, capsys):
+    args = [a.format(d=tmp_path) for a in cmd]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing" in err and "Traceback" not in err
+
+
+def test_analyze_npy_hedgehog(tmp_path, capsys):
+    """A single hedgehog m = r/|r| in a .npy file: one defect of charge +1 near the centre."""
+    import numpy as np
+    import pandas as pd
+
+    n = 12
+    c = np.arange(n) - (n - 1) / 2.0
+    z, y, x = np.meshgrid(c, c, c, indexing="ij")
+    r = np.sqrt(x**2 + y**2 + z**2)
+    m = np.stack([x / r, y / r, z / r]).astype(np.float32)
+    np.save(tmp_path / "hedgehog.npy", m)
+    assert main(["analyze", str(tmp_path / "hedgehog.npy"), "--out", str(tmp_path / "a"),
+                 "--voxel-nm", "5"]) == 0
+    table = pd.read_csv(tmp_path / "a" / "hedgehogs.csv")
+    assert list(table["charge"]) == [1]
+    assert np.allclose(table[["x_nm", "y_nm", "z_nm"]].to_numpy(), 0.0, atol=2.5)
+    assert main(["analyze", str(tmp_path / "hedgehog.npy"), "--out", str(tmp_path / "b")]) == 2
+    assert "--voxel-nm" in capsys.readouterr().err
