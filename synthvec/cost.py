@@ -183,10 +183,7 @@ def frames_per_scan(scn: Scenario, phi_deg: float, theta_deg: float) -> int:
 
     As in :func:`synthvec.forward.scan.raster_positions` called by
     :func:`synthvec.forward.simulate.simulate_scan`: positions within
-    ``margin_nm + step_nm / 2`` of the projected sample, and (as the simulator
-    does at present) inside its projection grid, which spans the projected
-    volume box (vacuum margin included) plus one simulation pixel; positions of
-    the margin that fall off that grid are dropped.
+    ``margin_nm + step_nm / 2`` of the projected sample.
     """
     ph, sc = scn.phantom, scn.simulate.scan
     nxy, nz = _grid(scn)
@@ -194,14 +191,10 @@ def frames_per_scan(scn: Scenario, phi_deg: float, theta_deg: float) -> int:
     rot = rotation(phi_deg, theta_deg)
     signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
     slab = signs * (0.5 * np.array([nxy * ph.voxel_nm, nxy * ph.voxel_nm, ph.slab_thickness_nm]))
-    box = signs * (0.5 * ph.voxel_nm * np.array([nxy, nxy, nz]))
     uv = (slab @ rot.T)[:, :2]                                    # (u, v) of the slab corners
     hull = uv[ConvexHull(uv).vertices]                            # counter-clockwise
     lo = np.ceil(hull.min(axis=0) / pf - 1e-6) * pf               # outermost support pixel
     hi = np.floor(hull.max(axis=0) / pf + 1e-6) * pf              # centres, (u, v)
-    box_uv = (box @ rot.T)[:, :2]
-    g_lo = (np.floor(box_uv.min(axis=0) / pf) - 1.5) * pf         # projection grid edges
-    g_hi = (np.ceil(box_uv.max(axis=0) / pf) + 1.5) * pf
 
     def axis(a, b):
         n = int(np.ceil((b - a + 2 * sc.margin_nm) / sc.step_nm)) + 1
@@ -209,7 +202,6 @@ def frames_per_scan(scn: Scenario, phi_deg: float, theta_deg: float) -> int:
 
     uu, vv = np.meshgrid(axis(lo[0], hi[0]), axis(lo[1], hi[1]), indexing="ij")
     pts = np.stack([uu.ravel(), vv.ravel()], axis=1)
-    pts = pts[((pts >= g_lo) & (pts < g_hi)).all(axis=1)]
     keep = 0
     for chunk in np.array_split(pts, max(1, len(pts) // 20000)):
         keep += int((_point_polygon_distance(chunk, hull) <= sc.margin_nm + 0.5 * sc.step_nm).sum())

@@ -118,3 +118,22 @@ def test_mid_plane_depth_is_v_tan_theta():
     np.testing.assert_allclose(mid_plane_depth_nm(pos, rotation(0.0, 62.0)),
                                pos[:, 0] * np.tan(np.deg2rad(62.0)))
     np.testing.assert_allclose(mid_plane_depth_nm(pos, rotation(120.0, 0.0)), 0.0, atol=1e-12)
+
+
+def test_raster_margin_reaches_beyond_the_support_grid():
+    """Margin positions are kept by their distance to the sample even when the support array
+    ends at the sample's edge (fixed bug: positions off the array were dropped, so the margin
+    had no effect and axis-aligned scans saw no free space)."""
+    pix, step = 2.5, 40.0
+    support = np.ones((40, 40), bool)                       # a 100 x 100 nm sample filling its grid
+    inner = raster_positions(support, pixel_nm=pix, origin_index=(-20, -20), step_nm=step,
+                             margin_nm=0.0)
+    wide = raster_positions(support, pixel_nm=pix, origin_index=(-20, -20), step_nm=step,
+                            margin_nm=40.0)
+    lo, hi = -20 * pix, 19 * pix
+    outside = ((wide < lo) | (wide > hi)).any(axis=1)
+    assert outside.any() and len(wide) > len(inner)
+    # every kept position lies within margin + step/2 of the sample's pixel-centre box
+    d = np.hypot(np.clip(np.maximum(lo - wide, wide - hi), 0, None)[:, 0],
+                 np.clip(np.maximum(lo - wide, wide - hi), 0, None)[:, 1])
+    assert np.all(d <= 40.0 + step / 2 + 1e-9)

@@ -50,12 +50,16 @@ def raster_positions(support: np.ndarray, *, pixel_nm: float, origin_index: tupl
 
     vv, uu = np.meshgrid(axis(v_lo, v_hi), axis(u_lo, u_hi), indexing="ij")
     pos = np.stack([vv.ravel(), uu.ravel()], axis=1)
-    dist = ndimage.distance_transform_edt(~support) * pixel_nm
-    i = np.rint(pos[:, 0] / pixel_nm - origin_index[0]).astype(int)
-    j = np.rint(pos[:, 1] / pixel_nm - origin_index[1]).astype(int)
-    inside = (i >= 0) & (i < support.shape[0]) & (j >= 0) & (j < support.shape[1])
+    # Pad the support so that every raster position lies on the grid: a margin position
+    # just beyond the projected sample is measured by its true distance, not dropped.
+    pad = int(np.ceil((margin_nm + step_nm) / pixel_nm)) + 2
+    padded = np.pad(support, pad)
+    dist = ndimage.distance_transform_edt(~padded) * pixel_nm
+    i = np.rint(pos[:, 0] / pixel_nm - origin_index[0]).astype(int) + pad
+    j = np.rint(pos[:, 1] / pixel_nm - origin_index[1]).astype(int) + pad
+    inside = (i >= 0) & (i < padded.shape[0]) & (j >= 0) & (j < padded.shape[1])
     d = np.full(len(pos), np.inf)
-    d[inside] = dist[i[inside], j[inside]]      # off the grid: farther than any support
+    d[inside] = dist[i[inside], j[inside]]
     return pos[d <= margin_nm + 0.5 * step_nm]
 
 
