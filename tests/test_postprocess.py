@@ -33,6 +33,19 @@ def test_registration_recovers_subpixel_shift(dy, dx):
     assert np.abs(out[inner, inner] - img[inner, inner]).max() < 0.05 * np.ptp(img)
 
 
+def test_registration_rejects_a_false_far_peak():
+    """A helicity pair is one scan of one beam: a 'shift' of tens of pixels is a false peak
+    (seen on a quick-scenario projection registered 44 px off) and must not be applied."""
+    img = smooth_field(np.random.default_rng(2), 96, 3.0)
+    far = np.roll(img, (30, -25), axis=(0, 1))
+    out, shift = register_pair(img, far, upsample=4, max_shift_px=5.0)
+    np.testing.assert_array_equal(shift, 0.0)
+    np.testing.assert_allclose(out, far, atol=1e-6)
+    near = np.real(np.fft.ifft2(ndi.fourier_shift(np.fft.fft2(img), (1.5, -2.0))))
+    _, shift = register_pair(img, near, upsample=20, max_shift_px=5.0)
+    np.testing.assert_allclose(shift, (-1.5, 2.0), atol=0.1)
+
+
 def _disc(n, r):
     c = np.arange(n) - n // 2
     rr = np.hypot(*np.meshgrid(c, c, indexing="ij"))

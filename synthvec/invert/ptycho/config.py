@@ -101,6 +101,9 @@ class PtychoConfig(Section):
                                     "projections were aligned) before mean and difference.")
     register_upsample: int = param(20, doc="Sub-pixel factor of helicity-pair registration "
                                    "(skimage phase_cross_correlation).", ge=1)
+    register_max_shift_px: float = param(
+        5.0, doc="Largest plausible shift between the two helicities of one tilt, pixels; a "
+        "correlation peak beyond it is taken as false and the pair is left unshifted.", gt=0)
     laplace_background: bool = param(True, doc="Background by Laplace's equation inside the "
                                      "sample, exterior as boundary condition (paper, ref. 41).")
     sample_dilate_px: int = param(3, doc="Dilation of the thresholded sample mask (pixels).",

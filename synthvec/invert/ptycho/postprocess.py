@@ -40,9 +40,13 @@ def optical_density(obj: np.ndarray) -> np.ndarray:
     return (-2.0 * np.log(np.maximum(np.abs(obj), 1e-6))).astype(np.float32)
 
 
-def register_pair(reference: np.ndarray, moving: np.ndarray, *, upsample: int = 20
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def register_pair(reference: np.ndarray, moving: np.ndarray, *, upsample: int = 20,
+                  max_shift_px: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Shift ``moving`` onto ``reference`` (sub-pixel, phase correlation).
+
+    The two helicities of one tilt are the same scan of the same beam, so they
+    differ by a few pixels at most; a correlation peak farther than
+    ``max_shift_px`` is a false peak and the pair is left unshifted.
 
     Returns
     -------
@@ -53,6 +57,8 @@ def register_pair(reference: np.ndarray, moving: np.ndarray, *, upsample: int = 
 
     shift, _, _ = phase_cross_correlation(reference, moving, upsample_factor=upsample,
                                           normalization=None)
+    if np.hypot(*shift) > max_shift_px:
+        shift = np.zeros(2)
     out = ndi.shift(moving.astype(np.float64), shift, order=3, mode="nearest")
     return out.astype(moving.dtype), np.asarray(shift, dtype=float)
 
@@ -193,7 +199,8 @@ def projection_set(results: Sequence[PtychoResult], *, phi_deg: Sequence[float],
                for s, c in crops.items()}
         shift = np.zeros(2)
         if len(ods) == 2 and cfg.register_helicity:
-            ods[-1], shift = register_pair(ods[1], ods[-1], upsample=cfg.register_upsample)
+            ods[-1], shift = register_pair(ods[1], ods[-1], upsample=cfg.register_upsample,
+                                           max_shift_px=cfg.register_max_shift_px)
         mean = sum(ods.values()) / len(ods)
         if cfg.laplace_background:
             mask = sample_mask(mean, dilate_px=cfg.sample_dilate_px) & lit
