@@ -20,7 +20,7 @@ import scipy.ndimage as ndi
 
 from synthvec.forward import SimulateConfig, simulate_experiment
 from synthvec.forward import read_cxi as read_sim_cxi
-from synthvec.forward.config import DetectorConfig, OpticsConfig, ProbeConfig
+from synthvec.forward.config import DetectorConfig, OpticsConfig, ProbeConfig, ScanConfig
 from synthvec.forward.optics import transmission
 from synthvec.forward.project import material_channels, ray_integrals
 from synthvec.geometry import GeometryConfig, beam_direction, rotation
@@ -46,11 +46,11 @@ def lattice_truth(n: int = 64, nz: int = 24, period_nm: float = 40.0, r_nm: floa
     return ds
 
 
-def simulate(out: Path, truth, *, phis, tilts, corrupt_rate=0.0, seed=1):
+def simulate(out: Path, truth, *, phis, tilts, corrupt_rate=0.0, seed=1, margin_nm=20.0):
     geo = GeometryConfig(phis_deg=tuple(phis), tilt_min_deg=min(tilts), tilt_max_deg=max(tilts),
                          tilt_step_deg=(max(tilts) - min(tilts)) / max(len(tilts) - 1, 1) or 1.0)
     cfg = SimulateConfig(detector=DetectorConfig(n_pixels=32, corrupt_rate=corrupt_rate),
-                         probe=ProbeConfig(defocus_um=1.0))
+                         probe=ProbeConfig(defocus_um=1.0), scan=ScanConfig(margin_nm=margin_nm))
     return simulate_experiment(truth, geo, cfg, out, rng=np.random.default_rng(seed),
                                recon_voxel_nm=5.0)
 
@@ -59,7 +59,9 @@ def simulate(out: Path, truth, *, phis, tilts, corrupt_rate=0.0, seed=1):
 def on_sample_scans(tmp_path_factory):
     """phi = 0, tilts -20 / +20, both helicities: every probe position lies on the sample."""
     truth = lattice_truth()
-    df = simulate(tmp_path_factory.mktemp("onsample"), truth, phis=(0.0,), tilts=(-20.0, 20.0))
+    # no raster margin: the raster stays as close to the sample as the simulator allows
+    df = simulate(tmp_path_factory.mktemp("onsample"), truth, phis=(0.0,), tilts=(-20.0, 20.0),
+                  margin_nm=0.0)
     return truth, df
 
 
@@ -97,8 +99,9 @@ def test_scans_wholly_on_the_sample_converge(on_sample_scans):
         late = res.error[-5:].mean()                 # the random set order makes it jitter
         assert late < 0.008
         assert late <= 1.4 * res.error.min()         # no divergence
+        # The old default (beta 0.1) diverged here only while the simulator's raster lost its
+        # margin positions (fixed: synthvec.forward.scan.raster_positions); it still fits worse.
         old = reconstruct(data, PtychoConfig(iterations=30, beta=0.1))
-        assert old.error[-5:].mean() > 1.6 * old.error.min()  # the old default diverges here
         assert od_nrmse(res, truth, data) < od_nrmse(old, truth, data)
 
 
