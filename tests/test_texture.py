@@ -8,6 +8,8 @@ contains a fixed generic direction (preimage counting, no solid angles).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -446,7 +448,7 @@ def test_netcdf_round_trip_gives_the_same_truth(small_phantom, tmp_path):
 def test_texture_config_round_trip(nh, na, w, b, it, hel):
     from synthvec.config import section_from_dict, section_to_dict
 
-    if sum(w) <= 0 or sum(v * v for v in b) < 1e-6:
+    if sum(w) <= 0 or math.fsum(v * v for v in b) < 1e-12:
         with pytest.raises(ConfigError):
             TextureConfig(site_weights=w, background_direction=b)
         return
