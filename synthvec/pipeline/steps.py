@@ -236,6 +236,7 @@ def _score(ctx: StageContext) -> list[Metric]:
     table = score(truth, truth_res, rec, rec_res, ctx.scenario.score, halfsets=halves,
                   scalars=(beta, rec_density.values))
     table.to_csv(ctx.out / "score.csv", index=False)
+    _score_figures(ctx, truth_res, rec_res, halves, voxel)
     rows = [(r.metric, float(r.value), r.unit) for r in table.itertuples()]
     rows += [(f"registration_shift_{d}_nm", float(s), "nm") for d, s in zip("zyx", shift_nm)]
     # bad-frame detection against the simulator's truth list
@@ -254,6 +255,20 @@ def _score(ctx: StageContext) -> list[Metric]:
     rows.append(("bad_frame_precision", tp / n_det if n_det else float("nan"), "1"))
     rows.append(("bad_frame_recall", tp / n_true if n_true else float("nan"), "1"))
     return rows
+
+
+def _score_figures(ctx: StageContext, truth_res, rec_res, halves, voxel: float) -> None:
+    """Matched / unmatched defect map and the half-set FSC curve (table and figure)."""
+    from ..analysis import fsc
+    from ..scoring import match_defects
+    from ..scoring.plots import fsc_plot, match_map
+
+    matches = match_defects(truth_res.hedgehogs, rec_res.hedgehogs,
+                            max_distance_nm=ctx.scenario.score.match_distance_vox * voxel)
+    match_map(truth_res.hedgehogs, rec_res.hedgehogs, matches, ctx.out / "defect_matches.png")
+    curve = fsc(halves[0], halves[1], voxel_nm=voxel)
+    curve.to_csv(ctx.out / "fsc_halfset.csv", index=False)
+    fsc_plot({"half sets (scalar)": curve}, ctx.out / "fsc_halfset.png")
 
 
 def _corrupt_frames(sim_dir, index) -> dict:
