@@ -9,6 +9,14 @@ from ...config import Section, param
 from ...errors import ConfigError
 
 
+def _check_solver(cfg: "TomoConfig | VectorConfig") -> None:
+    """Rules shared by the scalar and vector solvers."""
+    if cfg.interp_order not in (1, 3, 5):
+        raise ConfigError("interp_order", f"must be 1, 3 or 5 (got {cfg.interp_order})")
+    if cfg.acceleration == "nesterov" and cfg.step > 1.0:
+        raise ConfigError("step", f"must be <= 1 with Nesterov acceleration (got {cfg.step:g})")
+
+
 @dataclass(frozen=True, kw_only=True)
 class TomoConfig(Section):
     """Scalar tomography of the helicity sums (RESIRE, Pham et al., arXiv:2004.10445)."""
@@ -57,11 +65,7 @@ class TomoConfig(Section):
     precision: Literal["float32", "float64"] = param("float32", doc="Arithmetic precision.")
 
     def check(self) -> None:
-        if self.interp_order not in (1, 3, 5):
-            raise ConfigError("interp_order", f"must be 1, 3 or 5 (got {self.interp_order})")
-        if self.acceleration == "nesterov" and self.step > 1.0:
-            raise ConfigError("step", "must be <= 1 with Nesterov acceleration "
-                              f"(got {self.step:g})")
+        _check_solver(self)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,8 +89,4 @@ class VectorConfig(Section):
     precision: Literal["float32", "float64"] = param("float32", doc="Arithmetic precision.")
 
     def check(self) -> None:
-        if self.interp_order not in (1, 3, 5):
-            raise ConfigError("interp_order", f"must be 1, 3 or 5 (got {self.interp_order})")
-        if self.acceleration == "nesterov" and self.step > 1.0:
-            raise ConfigError("step", "must be <= 1 with Nesterov acceleration "
-                              f"(got {self.step:g})")
+        _check_solver(self)
