@@ -43,7 +43,8 @@ from .errors import ConfigError, InputError
 from .io import atomic_path
 from .scenario import Scenario, parse_scenario
 from .batch import RunSpec, execute_runs
-from .sweep import check_seeds, read_toml
+from .scenario import read_toml
+from .sweep import check_seeds
 
 __all__ = ["Suite", "load_suite", "read_baselines", "check_metrics", "updated_baselines",
            "run_regress", "DEFAULT_RULES", "BASELINE_COLUMNS", "DIRECTIONS"]

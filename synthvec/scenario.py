@@ -28,7 +28,7 @@ from .phantom.config import PhantomConfig, TextureConfig
 from .scoring.config import ScoreConfig
 
 __all__ = ["RunConfig", "Scenario", "load_scenario", "parse_scenario", "scenario_to_toml",
-           "scenario_hash", "section_hash"]
+           "scenario_hash", "section_hash", "read_toml"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,19 +85,23 @@ def parse_scenario(data: dict[str, Any], source: str | None = None) -> Scenario:
         raise (err.with_source(source) if source else err) from None
 
 
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file; a missing file or a syntax error is an :class:`InputError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such {what} file")
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"{path}: TOML syntax error: {err}") from None
+
+
 def load_scenario(path: str | Path | None = None) -> Scenario:
     """Read a scenario file; ``None`` gives the embedded default (the quick scenario)."""
     if path is None:
         return Scenario()
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such scenario file")
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{path}: TOML syntax error: {err}") from None
-    return parse_scenario(data, str(path))
+    return parse_scenario(read_toml(path, "scenario"), str(path))
 
 
 def scenario_to_dict(scn: Scenario) -> dict[str, Any]:

@@ -63,7 +63,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -71,11 +70,11 @@ from typing import Any, Sequence
 import pandas as pd
 
 from .batch import LOCAL_SCHEDULERS, RunSpec, execute_runs, run_one
-from .errors import ConfigError, InputError
+from .errors import ConfigError
 from .io import atomic_path
-from .scenario import Scenario, parse_scenario, scenario_hash
+from .scenario import Scenario, parse_scenario, read_toml, scenario_hash
 
-__all__ = ["SweepSpec", "SweepError", "RunSpec", "load_sweep", "read_toml", "apply_overrides",
+__all__ = ["SweepSpec", "SweepError", "RunSpec", "load_sweep", "read_spec", "apply_overrides",
            "variant_scenario", "check_seeds", "execute_runs", "results_table", "finish_runs",
            "run_sweep", "write_table", "run_one", "RESULT_COLUMNS", "LOCAL_SCHEDULERS"]
 
@@ -119,18 +118,6 @@ class SweepSpec:
                 runs.append(RunSpec(run_id=rid, scenario=scn, labels=overrides,
                                     run_dir=out_dir / "runs" / rid))
         return runs
-
-
-def read_toml(path: str | Path, what: str) -> dict[str, Any]:
-    """Parse a TOML file; a missing file or a syntax error is an :class:`InputError`."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such {what} file")
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as err:
-        raise InputError(f"{path}: TOML syntax error: {err}") from None
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], *,
@@ -189,6 +176,36 @@ def check_seeds(seeds: Any, key: str, source: str) -> tuple[int, ...]:
     return tuple(seeds)
 
 
+def read_spec(path: Path, what: str, table: str, sections: tuple[str, ...],
+              keys: tuple[str, ...]) -> tuple[dict, dict, Path, dict, Any, tuple[int, ...]]:
+    """Read a spec file built on a base scenario (sweep, comparison) and check its head table.
+
+    Returns the document, its ``[table]``, the base scenario's path, parsed TOML and
+    resolved Scenario, and the seeds (default: the base scenario's seed).
+    """
+    src = str(path)
+    doc = read_toml(path, what)
+    for key in doc:
+        if key not in sections:
+            raise ConfigError(key, f"unknown section; allowed sections: {', '.join(sections)}", src)
+    head = doc.get(table)
+    if not isinstance(head, dict):
+        raise ConfigError(table, f"missing table [{table}] with base = \"SCENARIO.toml\"", src)
+    for key in head:
+        if key not in keys:
+            raise ConfigError(f"{table}.{key}", f"unknown key; allowed keys: {', '.join(keys)}",
+                              src)
+    base = head.get("base")
+    if not isinstance(base, str):
+        raise ConfigError(f"{table}.base", "must be the path of a scenario file, relative to the "
+                          f"{what} file (got {base!r})", src)
+    base_path = path.parent / base
+    base_data = read_toml(base_path, "base scenario")
+    base_scn = parse_scenario(base_data, str(base_path))  # errors name the base file
+    seeds = check_seeds(head.get("seeds", [base_scn.run.seed]), f"{table}.seeds", src)
+    return doc, head, base_path, base_data, base_scn, seeds
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (every variant is validated here, before anything runs).
 
@@ -198,25 +215,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
         Naming the sweep file (or the base scenario file) and the key at fault.
     """
     path = Path(path)
-    doc = read_toml(path, "sweep")
     src = str(path)
-    for key in doc:
-        if key not in ("sweep", "axes"):
-            raise ConfigError(key, "unknown section; allowed sections: sweep, axes", src)
-    sw = doc.get("sweep")
-    if not isinstance(sw, dict):
-        raise ConfigError("sweep", "missing table [sweep] with base = \"SCENARIO.toml\"", src)
-    for key in sw:
-        if key not in ("base", "seeds"):
-            raise ConfigError(f"sweep.{key}", "unknown key; allowed keys: base, seeds", src)
-    base = sw.get("base")
-    if not isinstance(base, str):
-        raise ConfigError("sweep.base", "must be the path of a scenario file, relative to the "
-                          f"sweep file (got {base!r})", src)
-    base_path = (path.parent / base)
-    base_data = read_toml(base_path, "base scenario")
-    base_scn = parse_scenario(base_data, str(base_path))  # errors name the base file
-    seeds = check_seeds(sw.get("seeds", [base_scn.run.seed]), "sweep.seeds", src)
+    doc, _, base_path, base_data, _, seeds = read_spec(path, "sweep", "sweep", ("sweep", "axes"),
+                                                       ("base", "seeds"))
     axes_doc = doc.get("axes", {})
     if not isinstance(axes_doc, dict):
         raise ConfigError("axes", "must be a table of dotted keys -> lists of values", src)

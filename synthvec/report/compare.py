@@ -44,8 +44,8 @@ import pandas as pd
 from ..batch import RunSpec, execute_runs, run_one
 from ..errors import ConfigError
 from ..io import atomic_path
-from ..scenario import parse_scenario, scenario_hash
-from ..sweep import check_seeds, read_toml, results_table, variant_scenario, write_table
+from ..scenario import scenario_hash
+from ..sweep import read_spec, results_table, variant_scenario, write_table
 from .collect import RunFiles, collect_run, stage_resources
 from .figures import fig_metric_spread, fig_stage_resources, png_bytes
 from .page import Page, fmt_value
@@ -94,26 +94,9 @@ def load_compare(path: str | Path) -> CompareSpec:
     """
     path = Path(path)
     src = str(path)
-    doc = read_toml(path, "comparison spec")
-    for key in doc:
-        if key not in ("compare", "variants"):
-            raise ConfigError(key, "unknown section; allowed sections: compare, variants", src)
-    cp = doc.get("compare")
-    if not isinstance(cp, dict):
-        raise ConfigError("compare", "missing table [compare] with base = \"SCENARIO.toml\"", src)
-    allowed = ("title", "description", "base", "seeds", "metrics")
-    for key in cp:
-        if key not in allowed:
-            raise ConfigError(f"compare.{key}", f"unknown key; allowed keys: {', '.join(allowed)}",
-                              src)
-    base = cp.get("base")
-    if not isinstance(base, str):
-        raise ConfigError("compare.base", "must be the path of a scenario file, relative to the "
-                          f"spec file (got {base!r})", src)
-    base_path = path.parent / base
-    base_data = read_toml(base_path, "base scenario")
-    base_scn = parse_scenario(base_data, str(base_path))
-    seeds = check_seeds(cp.get("seeds", [base_scn.run.seed]), "compare.seeds", src)
+    doc, cp, base_path, base_data, base_scn, seeds = read_spec(
+        path, "comparison spec", "compare", ("compare", "variants"),
+        ("title", "description", "base", "seeds", "metrics"))
     metrics = cp.get("metrics", [])
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise ConfigError("compare.metrics", f"must be a list of metric names (got {metrics!r})", src)
