@@ -79,8 +79,6 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_ptycho(args: argparse.Namespace) -> int:
     from .invert.ptycho import run_ptycho
 
-    if args.iterations is not None and args.iterations <= 0:
-        raise InputError(f"--iterations: must be a positive integer (got {args.iterations})")
     res = run_ptycho(args.cxi, args.out, iterations=args.iterations,
                      probe_update=args.probe_update)
     print(f"wrote {args.out} ({res.seconds_per_iteration:.4f} s/iteration)")
@@ -90,8 +88,6 @@ def _cmd_ptycho(args: argparse.Namespace) -> int:
 def _cmd_tomo(args: argparse.Namespace) -> int:
     from .invert.tomo import run_tomo
 
-    if args.iterations is not None and args.iterations <= 0:
-        raise InputError(f"--iterations: must be a positive integer (got {args.iterations})")
     run_tomo(args.projections, args.out, iterations=args.iterations, vector=args.vector,
              support_path=args.support)
     print(f"wrote {args.out}")
@@ -124,6 +120,17 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     path = run_compare(args.spec, args.out, progress=True)
     print(f"report: {path}")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer > 0 (argparse reports a bad one with exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Reconstruct a CXI 1.6 ptychography file with rPIE.")
     pt.add_argument("cxi", help="CXI file")
     pt.add_argument("--out", type=Path, required=True, help="output HDF5 file")
-    pt.add_argument("--iterations", type=int, help="number of iterations")
+    pt.add_argument("--iterations", type=_positive_int, help="number of iterations")
     pt.add_argument("--probe-update", action=argparse.BooleanOptionalAction, default=True,
                     help="refine the probe (default: on)")
     pt.set_defaults(func=_cmd_ptycho)
@@ -180,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Reconstruct a projection set (convention of shared/bench/t1.py).")
     t.add_argument("projections", help="projection set NetCDF file")
     t.add_argument("--out", type=Path, required=True, help="output NetCDF volume")
-    t.add_argument("--iterations", type=int, help="number of iterations")
+    t.add_argument("--iterations", type=_positive_int, help="number of iterations")
     t.add_argument("--vector", action="store_true", help="reconstruct m from the xmcd variable")
     t.add_argument("--support", type=Path, help="magnetic mask NetCDF (variable mask (z, y, x))")
     t.set_defaults(func=_cmd_tomo)

@@ -101,3 +101,12 @@ def test_analyze_npy_hedgehog(tmp_path, capsys):
     assert np.allclose(table[["x_nm", "y_nm", "z_nm"]].to_numpy(), 0.0, atol=2.5)
     assert main(["analyze", str(tmp_path / "hedgehog.npy"), "--out", str(tmp_path / "b")]) == 2
     assert "--voxel-nm" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cmd", ["ptycho", "tomo"])
+@pytest.mark.parametrize("bad", ["0", "-3", "two"])
+def test_iterations_must_be_positive(tmp_path, cmd, bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([cmd, str(tmp_path / "x"), "--out", str(tmp_path / "y"), "--iterations", bad])
+    assert exc.value.code == 2
+    assert "--iterations: must be a positive integer" in capsys.readouterr().err
