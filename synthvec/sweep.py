@@ -11,7 +11,18 @@ a list of values) and the seeds::
     "simulate.dose" = [1e5, 1e6]
     "ptycho.iterations" = [20, 50]
 
-Every point of the grid (axes product x seeds) is one *run*: a scenario
+    [zip]                              # optional: paired values
+    "geometry.tilt_min_deg" = [-44.0, -62.0]
+    "geometry.tilt_max_deg" = [44.0, 62.0]
+
+The plain axes form a product. The optional ``[zip]`` table holds dotted keys
+whose lists all have the same length; element ``i`` of every zipped list goes
+into the same run, so the zip is *one* more axis of the product (above:
+2 x 2 x 2 = 8 grid points, each tilt range symmetric). A key is either a
+plain axis or zipped, not both. Every zipped key is a column of the result
+table and ``runs.csv`` exactly like an axis key (:attr:`SweepSpec.columns`).
+
+Every point of the grid (axes product x zip rows x seeds) is one *run*: a scenario
 variant, validated like any scenario file, with its own run directory
 ``OUT/runs/<run_id>`` where ``run_id`` is a hash of the resolved variant. The
 runs are one Dask graph (:func:`synthvec.batch.execute_runs`): stages that
@@ -20,7 +31,7 @@ inversion setting varies) are computed once and hard-linked into the other
 run directories. Each run's stage cache makes a killed sweep resume cheaply:
 rerunning the same command serves every finished stage of every run from its
 run directory and computes only what is missing. The result is one tidy table, one row per run and
-metric (``run_id``, one column per axis, ``seed``, ``stage``, ``metric``,
+metric (``run_id``, one column per axis and zipped key, ``seed``, ``stage``, ``metric``,
 ``value``, ``unit``), written atomically to ``OUT/results.csv`` (and
 ``OUT/results.parquet`` when pyarrow is installed).
 
@@ -63,7 +74,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -78,7 +89,7 @@ __all__ = ["SweepSpec", "SweepError", "RunSpec", "load_sweep", "read_spec", "app
            "variant_scenario", "check_seeds", "execute_runs", "results_table", "finish_runs",
            "run_sweep", "write_table", "run_one", "RESULT_COLUMNS", "LOCAL_SCHEDULERS"]
 
-#: Columns of the tidy result table after the axis columns.
+#: Columns of the tidy result table after the axis (and zipped key) columns.
 RESULT_COLUMNS = ("seed", "stage", "metric", "value", "unit")
 
 
@@ -97,21 +108,41 @@ class SweepError(RuntimeError):
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A parsed sweep file."""
+    """A parsed sweep file.
+
+    ``axes`` (dotted key -> values) form a product; ``zipped`` (dotted key ->
+    values, all of one length) is one more axis of that product whose point
+    ``i`` sets element ``i`` of every zipped list.
+    """
 
     path: Path
     base_path: Path
     base_data: dict[str, Any]
     axes: dict[str, list[Any]]
     seeds: tuple[int, ...]
+    zipped: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def columns(self) -> list[str]:
+        """Label columns of the result table and ``runs.csv``: axis keys, then zipped keys."""
+        return [*self.axes, *self.zipped]
+
+    def zip_rows(self) -> list[dict[str, Any]]:
+        """The zip's points, ``[{key: values[i] for each zipped key}, ...]``; ``[{}]`` if none."""
+        if not self.zipped:
+            return [{}]
+        n = len(next(iter(self.zipped.values())))
+        return [{k: v[i] for k, v in self.zipped.items()} for i in range(n)]
 
     def runs(self, out_dir: str | Path) -> list[RunSpec]:
-        """Every run of the sweep in grid order (last axis fastest, then seeds)."""
+        """Every run of the sweep in grid order (last axis fastest, then the zip, then seeds)."""
         out_dir = Path(out_dir)
         keys = list(self.axes)
+        rows = self.zip_rows()
         runs = []
-        for combo in itertools.product(*(self.axes[k] for k in keys)):
-            overrides = dict(zip(keys, combo))
+        for combo, row in itertools.product(itertools.product(*(self.axes[k] for k in keys)),
+                                            rows):
+            overrides = {**dict(zip(keys, combo)), **row}
             for seed in self.seeds:
                 scn = variant_scenario(self.base_data, overrides, seed=seed, source=str(self.path))
                 rid = scenario_hash(scn)[:12]
@@ -216,27 +247,71 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """
     path = Path(path)
     src = str(path)
-    doc, _, base_path, base_data, _, seeds = read_spec(path, "sweep", "sweep", ("sweep", "axes"),
-                                                       ("base", "seeds"))
-    axes_doc = doc.get("axes", {})
-    if not isinstance(axes_doc, dict):
-        raise ConfigError("axes", "must be a table of dotted keys -> lists of values", src)
-    axes = {}
-    for key, values in _flatten_axes(axes_doc).items():
-        if key == "run.seed":
-            raise ConfigError("axes.run.seed", "seeds are set by [sweep] seeds, not an axis", src)
-        if not isinstance(values, list) or not values:
-            raise ConfigError(f"axes.{key}", f"must be a non-empty list of values (got {values!r})",
-                              src)
-        axes[key] = values
-        for v in axes[key]:  # each value on its own: the error names the key and the value
+    doc, _, base_path, base_data, _, seeds = read_spec(path, "sweep", "sweep",
+                                                       ("sweep", "axes", "zip"), ("base", "seeds"))
+    axes = _value_lists(doc, "axes", src)
+    for key, values in axes.items():
+        for v in values:  # each value on its own: the error names the key and the value
             variant_scenario(base_data, {key: v}, seed=None, source=src)
-    spec = SweepSpec(path=path, base_path=base_path, base_data=base_data, axes=axes, seeds=seeds)
-    rids = [r.run_id for r in spec.runs(".")]
-    if len(set(rids)) != len(rids):
-        raise ConfigError("axes", "two grid points resolve to the same scenario (repeated or "
-                          "equivalent values on an axis)", src)
+    zipped = _value_lists(doc, "zip", src)
+    for key in zipped:
+        if key in axes:
+            raise ConfigError(f"zip.{key}", "is also in [axes]; a key is either a plain axis or "
+                              "zipped, not both", src)
+    lengths = {key: len(values) for key, values in zipped.items()}
+    if len(set(lengths.values())) > 1:
+        first = next(iter(lengths))
+        odd = next(k for k, n in lengths.items() if n != lengths[first])
+        raise ConfigError(f"zip.{odd}", "zipped lists must all have the same length (got "
+                          + ", ".join(f"zip.{k}: {n}" for k, n in lengths.items()) + ")", src)
+    spec = SweepSpec(path=path, base_path=base_path, base_data=base_data, axes=axes, seeds=seeds,
+                     zipped=zipped)
+    for i, row in enumerate(spec.zip_rows()):  # a zip point as a whole (pairs may depend)
+        try:
+            variant_scenario(base_data, row, seed=None, source=src)
+        except ConfigError as err:
+            raise ConfigError(err.key, f"{err.message} (zip point {i}: {row})",
+                              err.source) from None
+    runs = spec.runs(".")
+    seen: dict[str, RunSpec] = {}
+    for run in runs:
+        other = seen.setdefault(run.run_id, run)
+        if other is not run:
+            raise ConfigError(_duplicate_key(spec, other.labels, run.labels),
+                              "two grid points resolve to the same scenario (repeated or "
+                              f"equivalent values on an axis): {other.labels} and {run.labels}",
+                              src)
     return spec
+
+
+def _duplicate_key(spec: SweepSpec, a: dict[str, Any], b: dict[str, Any]) -> str:
+    """The key to blame for two grid points ``a``, ``b`` with one scenario."""
+    differ = [k for k in spec.columns if a[k] != b[k]]
+    if differ:  # equivalent values
+        if all(k in spec.zipped for k in differ):
+            return "zip"
+        return f"axes.{differ[0]}" if len(differ) == 1 else "axes"
+    for key, values in spec.axes.items():  # the same values twice
+        if any(v == w for i, v in enumerate(values) for w in values[i + 1:]):
+            return f"axes.{key}"
+    return "zip"
+
+
+def _value_lists(doc: dict[str, Any], table: str, src: str) -> dict[str, list[Any]]:
+    """``[axes]`` or ``[zip]`` as dotted key -> non-empty list, else a :class:`ConfigError`."""
+    sub = doc.get(table, {})
+    if not isinstance(sub, dict):
+        raise ConfigError(table, "must be a table of dotted keys -> lists of values", src)
+    out = {}
+    for key, values in _flatten_axes(sub).items():
+        if key == "run.seed":
+            raise ConfigError(f"{table}.run.seed", "seeds are set by [sweep] seeds, not an axis",
+                              src)
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{table}.{key}", "must be a non-empty list of values "
+                              f"(got {values!r})", src)
+        out[key] = values
+    return out
 
 
 def _flatten_axes(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -344,8 +419,8 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path, *, scheduler: str | No
         Sweep TOML file (see the module docstring).
     out_dir : str or Path
         Output folder: ``runs/<run_id>/`` per run, ``results.csv`` (and
-        ``results.parquet`` with pyarrow), ``runs.csv`` (run id, axis values,
-        seed, status, run directory), ``sweep.toml`` (a copy of the spec).
+        ``results.parquet`` with pyarrow), ``runs.csv`` (run id, axis and
+        zipped values, seed, status, run directory), ``sweep.toml`` (a copy of the spec).
     scheduler : str, optional
         See :func:`synthvec.batch.execute_runs`; ``None`` is the local
         processes scheduler.
@@ -357,8 +432,8 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path, *, scheduler: str | No
     Returns
     -------
     pandas.DataFrame
-        One row per run and metric: ``run_id``, one column per axis (dotted
-        key; list values as JSON text), ``seed``, ``stage``, ``metric``,
+        One row per run and metric: ``run_id``, one column per axis, then
+        one per zipped key (dotted key; list values as JSON text), ``seed``, ``stage``, ``metric``,
         ``value`` (float), ``unit``.
 
     Raises
@@ -376,5 +451,5 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path, *, scheduler: str | No
         tmp.write_bytes(spec.path.read_bytes())
     runs = spec.runs(out_dir)
     results = execute_runs(runs, stages=stages, scheduler=scheduler, progress=progress)
-    return finish_runs(runs, results, list(spec.axes), out_dir)
+    return finish_runs(runs, results, spec.columns, out_dir)
 

@@ -247,3 +247,110 @@ def test_parquet_beside_csv_when_pyarrow_is_installed(tmp_path, calls):
     table = run_sweep(_spec(tmp_path, '"ptycho.iterations" = [5]'), tmp_path / "o",
                       scheduler="sync", stages=STAGES, progress=False)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "o/results.parquet"), table)
+
+
+# --------------------------------------------------------------------------- zipped axes
+
+TILT_RANGE = REPO / "scenarios" / "sweeps" / "tilt_range.toml"
+
+
+def _zip_spec(tmp_path: Path, axes: str, zipped: str, seeds: str = "[0]") -> Path:
+    p = tmp_path / "sweep.toml"
+    p.write_text(f'[sweep]\nbase = "{SMOKE}"\nseeds = {seeds}\n\n[axes]\n{axes}\n\n'
+                 f'[zip]\n{zipped}\n')
+    return p
+
+
+def test_zip_is_one_axis_of_the_product(tmp_path):
+    spec = load_sweep(_zip_spec(
+        tmp_path, '"ptycho.iterations" = [5, 7]',
+        '"geometry.tilt_min_deg" = [-30.0, -45.0, -60.0]\n'
+        '"geometry.tilt_max_deg" = [30.0, 45.0, 60.0]\n', seeds="[0, 1]"))
+    assert spec.columns == ["ptycho.iterations", "geometry.tilt_min_deg", "geometry.tilt_max_deg"]
+    runs = spec.runs(tmp_path)
+    assert len(runs) == 2 * 3 * 2 and len({r.run_id for r in runs}) == 12
+    got = [(r.scenario.ptycho.iterations, r.scenario.geometry.tilt_min_deg,
+            r.scenario.geometry.tilt_max_deg, r.scenario.run.seed) for r in runs]
+    # written out by hand: the plain axis slowest, then the zip point, then the seed
+    want = [(it, -t, t, s) for it in (5, 7) for t in (30.0, 45.0, 60.0) for s in (0, 1)]
+    assert got == want
+    for r in runs:  # the labels carry every zipped key, as they carry the axis keys
+        assert r.labels == {"ptycho.iterations": r.scenario.ptycho.iterations,
+                            "geometry.tilt_min_deg": r.scenario.geometry.tilt_min_deg,
+                            "geometry.tilt_max_deg": r.scenario.geometry.tilt_max_deg}
+
+
+def test_zip_without_axes_and_pairs_valid_only_together(tmp_path):
+    # smoke's base range is -60..60: tilt_min 65 alone (with max 60) is invalid, the pair is not
+    p = tmp_path / "s.toml"
+    p.write_text(f'[sweep]\nbase = "{SMOKE}"\n[zip.geometry]\ntilt_min_deg = [65.0, 70.0]\n'
+                 'tilt_max_deg = [75.0, 80.0]\n')
+    spec = load_sweep(p)
+    assert spec.axes == {} and list(spec.zipped) == ["geometry.tilt_min_deg",
+                                                     "geometry.tilt_max_deg"]
+    assert [(r.scenario.geometry.tilt_min_deg, r.scenario.geometry.tilt_max_deg)
+            for r in spec.runs(tmp_path)] == [(65.0, 75.0), (70.0, 80.0)]
+    with pytest.raises(ConfigError, match="tilt_min_deg"):  # as plain axes: a product, invalid
+        load_sweep(_spec(tmp_path, '"geometry.tilt_min_deg" = [65.0, 70.0]\n'
+                                   '"geometry.tilt_max_deg" = [75.0, 80.0]\n'))
+
+
+def test_zipped_keys_are_columns_of_the_table_and_the_runs_index(tmp_path, calls):
+    spec = _zip_spec(tmp_path, '"run.name" = ["z"]',
+                     '"phantom.sphere_diameter_nm" = [60.0, 70.0]\n"ptycho.iterations" = [5, 7]\n')
+    table = run_sweep(spec, tmp_path / "out", scheduler="sync", stages=STAGES, progress=False)
+    assert list(table.columns) == ["run_id", "run.name", "phantom.sphere_diameter_nm",
+                                   "ptycho.iterations", "seed", "stage", "metric", "value", "unit"]
+    assert table["run_id"].nunique() == 2
+    # paired, not crossed: only (60, 5) and (70, 7) ran, and the stages saw those values
+    assert sorted(calls()) == sorted(["make 60 5 0", "make 70 7 0", "use 60 5 0", "use 70 7 0"])
+    it = table[table["metric"] == "use_iterations"]
+    assert (it["value"] == it["ptycho.iterations"]).all()
+    assert set(zip(it["phantom.sphere_diameter_nm"], it["ptycho.iterations"])) == {(60, 5), (70, 7)}
+    index = pd.read_csv(tmp_path / "out/runs.csv")
+    assert list(index.columns) == ["run_id", "run.name", "phantom.sphere_diameter_nm",
+                                   "ptycho.iterations", "seed", "status", "error", "run_dir"]
+    pairs = set(zip(index["phantom.sphere_diameter_nm"], index["ptycho.iterations"]))
+    assert pairs == {(60, 5), (70, 7)}
+
+
+@pytest.mark.parametrize("axes, zipped, fragment", [
+    ("", '"geometry.tilt_min_deg" = [-30.0, -45.0]\n"geometry.tilt_max_deg" = [30.0, 45.0, 60.0]',
+     "zip.geometry.tilt_max_deg: zipped lists must all have the same length "
+     "(got zip.geometry.tilt_min_deg: 2, zip.geometry.tilt_max_deg: 3)"),
+    ("", '"geometry.tilt_min_deg" = []', "zip.geometry.tilt_min_deg: must be a non-empty list"),
+    ("", '"geometry.tilt_min_deg" = -30.0', "zip.geometry.tilt_min_deg: must be a non-empty list"),
+    ('"ptycho.iterations" = [5, 7]', '"ptycho.iterations" = [3, 4]',
+     "zip.ptycho.iterations: is also in [axes]"),
+    ("", '"run.seed" = [1, 2]', "zip.run.seed: seeds are set by [sweep] seeds"),
+    ("", '"geometry.tilt_min_deg" = [-30.0, -30.0]\n"geometry.tilt_max_deg" = [30.0, 30.0]',
+     "zip: two grid points resolve to the same scenario"),
+    ('"ptycho.iterations" = [5, 5]', '"geometry.tilt_min_deg" = [-30.0]',
+     "axes.ptycho.iterations: two grid points resolve to the same scenario"),
+    ("", '"geometry.tilt_min_deg" = [-30.0, 40.0]\n"geometry.tilt_max_deg" = [30.0, 35.0]',
+     "geometry.tilt_max_deg: must be >= tilt_min_deg (40) (got 35) (zip point 1"),
+    ("", '"geometry.tilt_typo" = [1.0]', "geometry.tilt_typo: unknown key"),
+])
+def test_bad_zips_name_the_file_and_key(tmp_path, axes, zipped, fragment):
+    spec = _zip_spec(tmp_path, axes, zipped)
+    with pytest.raises(ConfigError) as exc:
+        load_sweep(spec)
+    assert fragment in str(exc.value) and str(spec) in str(exc.value)
+
+
+def test_zip_must_be_a_table(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(f'zip = [1, 2]\n[sweep]\nbase = "{SMOKE}"\n')
+    with pytest.raises(ConfigError, match=r"s.toml: zip: must be a table"):
+        load_sweep(p)
+
+
+def test_tilt_range_sweep_is_three_symmetric_ranges():
+    spec = load_sweep(TILT_RANGE)
+    runs = spec.runs("out")
+    assert len(runs) == 3 and spec.seeds == (0,)
+    ranges = [(r.scenario.geometry.tilts_deg.min(), r.scenario.geometry.tilts_deg.max())
+              for r in runs]
+    assert ranges == [(-44.0, 44.0), (-62.0, 62.0), (-74.0, 74.0)]
+    assert {r.scenario.run.name for r in runs} == {"tilt_range"}
+    assert spec.columns == ["run.name", "geometry.tilt_min_deg", "geometry.tilt_max_deg"]
