@@ -30,7 +30,7 @@ from .badframes import detect_bad_frames, detection_scores
 from .config import PtychoConfig
 from .data import PtychoData, PtychoResult, read_cxi, write_result, zone_plate_probe
 from .postprocess import projection_set
-from .probe import pupil_phase_constraint
+from .probe import pupil_phase_constraint, pupil_support_constraint, pupil_support_mask
 from .rpie import (fresnel_kernels, illumination, object_grid, prepare_scan, rpie,
                    shift_kernels, update_sets)
 
@@ -39,11 +39,28 @@ __all__ = ["PtychoConfig", "PtychoData", "PtychoResult", "read_cxi", "reconstruc
            "detection_scores", "zone_plate_probe", "ENGINES"]
 
 
-def _constraint(cfg: PtychoConfig) -> Callable | None:
+def _constraint(cfg: PtychoConfig, nominal_probe: np.ndarray) -> Callable | None:
+    """Probe constraint applied after each iteration with probe updates (or None).
+
+    Pupil support first (what the optic can make), then the paper's pupil-phase
+    constraint when ``defocus_correction='pupil_phase'``.
+    """
+    steps = []
+    if cfg.probe_support:
+        mask = pupil_support_mask(nominal_probe, threshold=cfg.probe_support_threshold,
+                                  dilate_px=cfg.probe_support_dilate_px)
+        steps.append(lambda p: pupil_support_constraint(p, mask))
     if cfg.defocus_correction == "pupil_phase":
-        return lambda p: pupil_phase_constraint(p, order=cfg.pupil_order,
-                                                support=cfg.pupil_support)
-    return None
+        steps.append(lambda p: pupil_phase_constraint(p, order=cfg.pupil_order,
+                                                      support=cfg.pupil_support))
+    if not steps:
+        return None
+
+    def apply(p: np.ndarray) -> np.ndarray:
+        for f in steps:
+            p = f(p)
+        return p
+    return apply
 
 
 def defocus_phase_rad(data: PtychoData) -> float:
@@ -128,7 +145,7 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
         dropped.append(bad)
     probe0 = (np.mean([d.probe for d in datasets], axis=0) if len(datasets) > 1
               else datasets[0].probe)
-    probe, err, spi = rpie(scans, probe0, cfg, rng=rng, probe_constraint=_constraint(cfg))
+    probe, err, spi = rpie(scans, probe0, cfg, rng=rng, probe_constraint=_constraint(cfg, probe0))
     out = []
     for i, d in enumerate(datasets):
         x_nm, y_nm = grids[i].coords_nm(d.pixel_nm)
