@@ -314,6 +314,12 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
     errors = np.zeros((cfg.iterations, len(scans)))
     order = [(i, j) for j in range(max(len(s.amps) for s in scans))
              for i, s in enumerate(scans) if j < len(s.amps)]
+    mom_o, mom_p = cfg.object_momentum, cfg.probe_momentum
+    if mom_o > 0:
+        obj_prev = [sc.obj.copy() for sc in scans]
+        obj_vel = [np.zeros_like(sc.obj) for sc in scans]
+    P_prev, P_vel = P.copy(), np.zeros_like(P)
+    last_err = np.inf
     t0 = time.perf_counter()
     for it in range(cfg.iterations):
         upd_probe = cfg.probe_update and it >= cfg.probe_update_start
@@ -369,6 +375,29 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
             P = probe_constraint(P).astype(np.complex64)
         for i, sc in enumerate(scans):
             err[i] /= sc.norm
+        # epoch momentum (mPIE, Maiden et al. 2017): v <- eta v + (x - x_prev), x <- x + eta v;
+        # restarted (v = 0) when the Fourier error rises (adaptive restart)
+        restart = err.sum() > last_err
+        last_err = err.sum()
+        if mom_o > 0:
+            for sc, o0, v in zip(scans, obj_prev, obj_vel):
+                if restart:
+                    v[...] = 0
+                else:
+                    v *= mom_o
+                    v += sc.obj - o0
+                    sc.obj += mom_o * v
+                o0[...] = sc.obj
+        if upd_probe and mom_p > 0:
+            if restart:
+                P_vel[...] = 0
+            else:
+                P_vel *= mom_p
+                P_vel += P - P_prev
+                P += mom_p * P_vel
+                if probe_constraint is not None:
+                    P = probe_constraint(P).astype(np.complex64)
+        P_prev[...] = P
     spi = (time.perf_counter() - t0) / cfg.iterations
     if pool is not None:
         pool.shutdown()
