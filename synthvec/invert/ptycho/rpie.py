@@ -209,8 +209,10 @@ def shift_kernels(shift_px: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     qy = np.fft.fftfreq(shape[0])
     qx = np.fft.fftfreq(shape[1])
     s = np.asarray(shift_px, dtype=float)
-    phase = s[:, 0, None, None] * qy[None, :, None] + s[:, 1, None, None] * qx[None, None, :]
-    return np.exp(-2j * np.pi * phase).astype(np.complex64)
+    # separable: H + W complex exponentials per position instead of H W
+    ry = np.exp(-2j * np.pi * s[:, 0, None] * qy[None, :]).astype(np.complex64)
+    rx = np.exp(-2j * np.pi * s[:, 1, None] * qx[None, :]).astype(np.complex64)
+    return ry[:, :, None] * rx[:, None, :]
 
 
 def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray,
