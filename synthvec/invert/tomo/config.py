@@ -31,6 +31,16 @@ class TomoConfig(Section):
         "nesterov", doc="'none' is the paper's plain gradient step; 'nesterov' adds Nesterov "
         "momentum (FISTA-style), same fixed point, about 2x fewer iterations.")
     positivity: bool = param(True, doc="Clip the density at zero after every step (RESIRE).")
+    tv_weight: float = param(2.5e-4, doc="Weight of a smoothed total-variation term that fills "
+                             "the missing cone (0 = the paper's plain RESIRE). Dimensionless: "
+                             "mu = tv_weight * N n * a, a = 99.9th percentile of the density "
+                             "read off the iterate after min(10, iterations/2) iterations (T1 "
+                             "seeds 0-4 NRMSE after 100 it: <= 0.057 with 2.5e-4, up to 0.098 "
+                             "with 0).", ge=0.0, le=0.01)
+    tv_smoothing: float = param(0.01, doc="Smoothing eps of the TV term as a fraction of the "
+                                "density amplitude a (sqrt(|grad|^2 + eps^2)); the step shrinks "
+                                "by 1 + 12 tv_weight / tv_smoothing, its Lipschitz bound.",
+                                gt=0.0, le=1.0)
     projector: Literal["real", "fourier"] = param(
         "real", doc="'real': separable real-space projector with exact adjoint (fast); "
         "'fourier': the paper's pair, Fourier-slice forward and linear-interpolation back "

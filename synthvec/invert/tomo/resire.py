@@ -6,7 +6,12 @@ Pham, Yuan, Rana, Osher & Miao, arXiv:2004.10445 (2020); the paper's Methods,
     O <- O - t / (N n) * sum_i P_i^T (P_i O - b_i)
 
 (N projections, n voxels along the beam: the normalised step), followed by
-positivity and support; optional Nesterov momentum. Every ``refine_every``
+positivity and support; optional Nesterov momentum. With ``cfg.tv_weight`` > 0
+the gradient also holds a smoothed total-variation term (:mod:`.regularize`),
+switched on once a density amplitude can be read off the iterate (after
+``min(10, iterations // 2)`` iterations); the step then shrinks by the TV
+term's Lipschitz bound, ``t / (N n (1 + 12 tv_weight / tv_smoothing))``.
+Every ``refine_every``
 iterations the projections are re-registered to the current volume's
 projections (spatial refinement) and, optionally, the angles are refined.
 """
@@ -20,8 +25,14 @@ import numpy as np
 from .align import match_shifts, refine_angles, shift_images
 from .config import TomoConfig
 from .projectors import RealSpaceProjector
+from .regularize import TV_LIPSCHITZ_FACTOR, tv_gradient, tv_scales
 
-__all__ = ["make_projector", "ResireResult", "resire", "rigid_component"]
+__all__ = ["make_projector", "ResireResult", "resire", "rigid_component", "tv_start"]
+
+
+def tv_start(iterations: int) -> int:
+    """Iteration at which the TV term engages (its amplitude is read off the iterate)."""
+    return min(10, iterations // 2)
 
 
 def make_projector(n: int, phis_deg, thetas_deg, *, kind: str = "real", order: int = 3,
@@ -104,16 +115,25 @@ def resire(proj: np.ndarray, phis_deg, thetas_deg, cfg: TomoConfig, *,
                         oversampling=cfg.oversampling, dtype=dtype, threads=threads)
     data = shift_images(proj, -shifts) if np.any(shifts) else proj
     dt = dtype.type(cfg.step / (nproj * n))
+    mu, eps = 0.0, 0.0
+    k_tv = tv_start(cfg.iterations) if cfg.tv_weight > 0 else -1
     x = np.zeros((n, n, n), dtype) if x0 is None else np.asarray(x0, dtype).copy()
     y, tk = x.copy(), 1.0
     mask = None if support is None else np.asarray(support, bool)
     r1 = []
     last_refine = int(cfg.refine_until * cfg.iterations)
     for it in range(cfg.iterations):
+        if it == k_tv:
+            mu, eps = tv_scales(x, cfg.tv_weight, cfg.tv_smoothing, lipschitz_data=nproj * n)
+            if mu > 0:
+                dt = dtype.type(cfg.step / (nproj * n + TV_LIPSCHITZ_FACTOR * mu / eps))
         z = y if cfg.acceleration == "nesterov" else x
         model = op.fwd(z)
         r1.append(_r1(model, data))
-        xn = z - dt * op.adj(model - data)
+        grad = op.adj(model - data)
+        if mu > 0:
+            grad += dtype.type(mu) * tv_gradient(z, eps)
+        xn = z - dt * grad
         if cfg.positivity:
             np.maximum(xn, 0, out=xn)
         if mask is not None:
