@@ -104,9 +104,9 @@ def main(argv=None) -> int:
             r = rows[-1]
             print(f"seed {seed}: {r['s_per_it']:.4f} s/it (wall {r['wall_s']:.2f} s incl. set-up, "
                   f"{threads} threads; CPU {r['cpu_s_per_it']:.4f} s/it, CPU/wall "
-                  f"{r['cpu_over_wall']:.2f}), NRMSE {r['nrmse']:.4f}; x{r['ratio_to_genfire']:.3f} "
-                  f"GENFIRE, x{r['ratio_to_pyxu']:.3f} pyxu, x{r['ratio_to_floor']:.2f} "
-                  f"FFT-128^3 floor ({floor * 1e3:.1f} ms)")
+                  f"{r['cpu_over_wall']:.2f}), NRMSE {r['nrmse']:.4f}; "
+                  f"x{r['ratio_to_genfire']:.3f} GENFIRE, x{r['ratio_to_pyxu']:.3f} pyxu, "
+                  f"x{r['ratio_to_floor']:.2f} FFT-128^3 floor ({floor * 1e3:.1f} ms)")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     ok = all(r["nrmse"] <= 0.08 and r["s_per_it"] <= 0.25 for r in rows)

@@ -18,7 +18,7 @@ The 2D projection follows Joseph (IEEE TMI 1, 192, 1982): step one voxel along
 the dominant axis of the ray, interpolate along the other, weight by the path
 length per step. Both the in-plane rotation and the across-ray interpolation
 use a linear, Keys cubic (IEEE TASSP 29, 1153, 1981; the default: less blur,
-T1 NRMSE 0.069 against 0.074 with linear rays) or Lanczos-3 kernel.
+T1 NRMSE 0.069 against 0.074 with linear rays, plain RESIRE) or Lanczos-3 kernel.
 
 All lengths here are in voxels; the grid is cubic, side ``n``, origin at the
 centre ``(n - 1) / 2`` (the projection-set convention of ``bench/t1.py``).
@@ -190,7 +190,7 @@ class SeriesProjector:
         Interpolation order of the in-plane rotation.
     ray_order : {1, 3}
         Interpolation order across the ray in Joseph's method (1: linear, the
-        classic; 3: Keys cubic, less blur: T1 NRMSE 0.069 instead of 0.074).
+        classic; 3: Keys cubic, less blur: T1 NRMSE 0.069 instead of 0.074, plain RESIRE).
     sub : int
         Rays per detector pixel along u and along v (1: one ray through the
         pixel centre; 2: the mean of 2 x 2 rays, a pixel that integrates).
