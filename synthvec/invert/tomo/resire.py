@@ -11,9 +11,10 @@ the gradient also holds a smoothed total-variation term (:mod:`.regularize`),
 switched on once a density amplitude can be read off the iterate (after
 ``min(10, iterations // 2)`` iterations); the step then shrinks by the TV
 term's Lipschitz bound, ``t / (N n (1 + 12 tv_weight / tv_smoothing))``.
-Every ``refine_every``
-iterations the projections are re-registered to the current volume's
-projections (spatial refinement) and, optionally, the angles are refined.
+Every ``refine_every`` iterations the projections are re-registered to the
+current volume's projections (spatial refinement; a shift moves only as far as
+two successive measurements agree, :func:`consistent_shifts`) and, optionally,
+the angles are refined.
 """
 
 from __future__ import annotations
