@@ -74,6 +74,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -420,7 +421,9 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path, *, scheduler: str | No
     out_dir : str or Path
         Output folder: ``runs/<run_id>/`` per run, ``results.csv`` (and
         ``results.parquet`` with pyarrow), ``runs.csv`` (run id, axis and
-        zipped values, seed, status, run directory), ``sweep.toml`` (a copy of the spec).
+        zipped values, seed, status, run directory), ``sweep.toml`` (a copy of the spec),
+        ``report.html`` + ``report.md`` + ``report_files/``
+        (:func:`synthvec.report.write_sweep_report`).
     scheduler : str, optional
         See :func:`synthvec.batch.execute_runs`; ``None`` is the local
         processes scheduler.
@@ -451,5 +454,19 @@ def run_sweep(spec_path: str | Path, out_dir: str | Path, *, scheduler: str | No
         tmp.write_bytes(spec.path.read_bytes())
     runs = spec.runs(out_dir)
     results = execute_runs(runs, stages=stages, scheduler=scheduler, progress=progress)
-    return finish_runs(runs, results, spec.columns, out_dir)
+    try:
+        return finish_runs(runs, results, spec.columns, out_dir)
+    finally:  # also when some runs failed: the report lists them beside the finished ones
+        _write_report(out_dir, spec.columns)
+
+
+def _write_report(out_dir: Path, columns: Sequence[str]) -> None:
+    """The sweep's report; one that fails is said on stderr and loses none of the results."""
+    from .report.sweep import write_sweep_report  # lazy: the report imports matplotlib
+
+    try:
+        write_sweep_report(out_dir, columns=columns)
+    except Exception as err:  # noqa: BLE001 - results.csv is written; the report can be redone
+        print(f"synthvec sweep: report not written ({type(err).__name__}: {err})",
+              file=sys.stderr)
 
