@@ -436,6 +436,9 @@ def write_sweep_report(out_dir: str | os.PathLike, *, columns: Sequence[str],
     if metrics and x is not None:
         fig = fig_sweep_metrics(summary, metrics, x=x, lines=lines, units=units)
         by = f", one line per {', '.join(lines)}" if lines else ""
+        n_lines = len(summary[lines].drop_duplicates()) if lines else 1
+        if n_lines > _MAX_LINES:
+            by += f" (the first {_MAX_LINES} of {n_lines} lines)"
         spread = "; error bars: std over seeds" if many else ""
         page.figure(png_bytes(fig), f"Key metrics against {x}{by}{spread}", name="metrics")
 
