@@ -35,7 +35,7 @@ class TomoConfig(Section):
                              "the missing cone (0 = the paper's plain RESIRE). Dimensionless: "
                              "mu = tv_weight * N n * a, a = 99.9th percentile of the density "
                              "read off the iterate after min(10, iterations/2) iterations (T1 "
-                             "seeds 0-4 NRMSE after 100 it: <= 0.057 with 2.5e-4, up to 0.098 "
+                             "seeds 0-4 NRMSE after 100 it: <= 0.058 with 2.5e-4, up to 0.098 "
                              "with 0).", ge=0.0, le=0.01)
     tv_smoothing: float = param(0.01, doc="Smoothing eps of the TV term as a fraction of the "
                                 "density amplitude a (sqrt(|grad|^2 + eps^2)); the step shrinks "
