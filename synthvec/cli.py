@@ -101,8 +101,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         table = run_sweep(args.spec, args.out, scheduler=args.scheduler, progress=not args.quiet)
     except SweepError as err:
         print(f"synthvec sweep: {err}", file=sys.stderr)
+        print(f"report: {Path(args.out) / 'report.html'}", file=sys.stderr)
         return 1
     print(f"{table['run_id'].nunique()} runs; results in {Path(args.out) / 'results.csv'}")
+    print(f"report: {Path(args.out) / 'report.html'}")
     return 0
 
 
