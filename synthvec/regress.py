@@ -67,6 +67,8 @@ DEFAULT_RULES: tuple[tuple[str, str | None, float, float], ...] = (
     ("*error*", "lower", 0.10, 1e-9),
     ("*resolution*", "lower", 0.10, 1e-9),
     ("*rmse*", "lower", 0.10, 1e-9),
+    ("*_mae", "lower", 0.10, 1e-9),
+    ("*agreement*", "higher", 0.0, 0.05),
     ("*", "equal", 0.05, 1e-9),
 )
 
