@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1] / "scenarios"
 SCENARIOS = sorted(ROOT.glob("*.toml"))
 SWEEPS = sorted((ROOT / "sweeps").glob("*.toml"))
 LIBRARY = {"paper", "control_noise_free", "tilt_range_45", "tilt_range_75", "one_series",
-           "high_tilt_defocus_off", "position_errors", "corrupt_frames_5pct", "quick", "smoke"}
+           "high_tilt_defocus_off", "position_errors", "corrupt_frames_5pct", "quick", "smoke",
+           "high_dose"}
 
 
 def _leading_comments(path: Path) -> list[str]:
@@ -78,6 +79,12 @@ def test_overrides_do_what_the_files_say():
     assert p.defocus_error_nm == 0 and p.astigmatism_rad == 0 and p.n_modes == 1
     assert ctl.simulate.scan.position_error_nm == 0 and ctl.simulate.errors.shift_nm == 0
     assert ctl.simulate.errors.angle_error_deg == 0
+    hd = load_scenario(ROOT / "high_dose.toml")
+    assert hd.simulate.detector.photons_per_frame == 100 * quick.simulate.detector.photons_per_frame
+    assert hd.ptycho.position_refinement and hd.ptycho.subpixel_positions
+    tilt_runs = load_sweep(ROOT / "sweeps" / "tilt_range.toml").runs("o")
+    assert {r.scenario.simulate.detector.photons_per_frame for r in tilt_runs} == {1e8}
+    assert sorted(r.scenario.geometry.tilt_max_deg for r in tilt_runs) == [44.0, 62.0, 74.0]
     # inversion untouched: the control differs from quick in the simulator only
     assert ctl.ptycho == quick.ptycho and ctl.tomo == quick.tomo and ctl.vector == quick.vector
     paper = load_scenario(ROOT / "paper.toml")
