@@ -90,6 +90,15 @@ class VectorConfig(Section):
         "nesterov", doc="'none' is eq. 6 as written; 'nesterov' adds momentum.")
     regularization: float = param(0.0, doc="Weight of an optional smoothness (Tikhonov "
                                   "gradient) term; 0 = off, as in the paper.", ge=0.0)
+    tv_weight: float = param(0.0, doc="Weight of an optional vectorial total-variation term "
+                             "sum sqrt(sum_c |grad m_c|^2 + eps^2), the three components "
+                             "coupled (0 = off, the paper's plain eq. 6). Dimensionless as "
+                             "TomoConfig.tv_weight: mu = tv_weight * N n * a, a = 99.9th "
+                             "percentile of |m| in the support, read off the iterate after "
+                             "min(10, iterations/2) iterations.", ge=0.0, le=0.1)
+    tv_smoothing: float = param(0.01, doc="Smoothing eps of the TV term as a fraction of the "
+                                "amplitude a; the step shrinks by 1 + 12 tv_weight / "
+                                "tv_smoothing, its Lipschitz bound.", gt=0.0, le=1.0)
     projector: Literal["real", "fourier"] = param("real", doc="As TomoConfig.projector.")
     interp_order: int = param(3, doc="As TomoConfig.interp_order.", ge=1, le=5)
     oversampling: float = param(2.0, doc="As TomoConfig.oversampling.", ge=1.0, le=4.0)
