@@ -45,7 +45,7 @@ def _laplacian(o: np.ndarray) -> np.ndarray:
 def vector_gd(xmcd: np.ndarray, phis_deg, thetas_deg, cfg: VectorConfig, *,
               support: np.ndarray | None = None, threads: int | None = None
               ) -> tuple[np.ndarray, list[float]]:
-    """Gradient descent on eq. 3 for the three components.
+    """Gradient descent on eq. 3 for the three components (with ``cfg``'s optional priors).
 
     Parameters
     ----------
