@@ -383,27 +383,31 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
         last_err = err.sum()
         if mom_o > 0:
             for sc, o0, v in zip(scans, obj_prev, obj_vel):
-                if restart:
-                    v[...] = 0
-                else:
-                    v *= mom_o
-                    v += sc.obj - o0
-                    sc.obj += mom_o * v
-                o0[...] = sc.obj
+                _momentum_step(sc.obj, o0, v, mom_o, restart)
         if upd_probe and mom_p > 0:
-            if restart:
-                P_vel[...] = 0
-            else:
-                P_vel *= mom_p
-                P_vel += P - P_prev
-                P += mom_p * P_vel
-                if probe_constraint is not None:
-                    P = probe_constraint(P).astype(np.complex64)
+            _momentum_step(P, P_prev, P_vel, mom_p, restart)
+            if not restart and probe_constraint is not None:
+                P = probe_constraint(P).astype(np.complex64)
         P_prev[...] = P
     spi = (time.perf_counter() - t0) / cfg.iterations
     if pool is not None:
         pool.shutdown()
     return P, errors, spi
+
+
+def _momentum_step(x: np.ndarray, prev: np.ndarray, vel: np.ndarray, eta: float,
+                   restart: bool) -> None:
+    """Epoch momentum in place: ``v <- eta v + (x - prev)``, ``x <- x + eta v``; ``v = 0`` on restart.
+
+    ``prev`` becomes ``x`` (the start of the next epoch).
+    """
+    if restart:
+        vel[...] = 0
+    else:
+        vel *= eta
+        vel += x - prev
+        x += eta * vel
+    prev[...] = x
 
 
 def _chunk(view, am, r, c, P, wO, psi_b, mag_b, workers, upd_probe):
