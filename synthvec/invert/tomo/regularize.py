@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["tv_gradient", "tv_value", "tv_scales", "TV_LIPSCHITZ_FACTOR"]
+__all__ = ["tv_gradient", "tv_value", "tv_scales", "tv_step", "TV_LIPSCHITZ_FACTOR"]
 
 #: ||D^T D|| bound of the 3D forward-difference gradient (4 per axis).
 TV_LIPSCHITZ_FACTOR = 12.0
@@ -150,3 +150,12 @@ def tv_scales(x: np.ndarray, weight: float, smoothing: float, *, lipschitz_data:
     if not np.isfinite(a) or a <= 0 or weight <= 0:
         return 0.0, 0.0
     return weight * lipschitz_data * a, smoothing * a
+
+
+def tv_step(step: float, lipschitz_data: float, mu: float, eps: float) -> float:
+    """Gradient step ``step / (L + 12 mu / eps)`` with the TV term's Lipschitz bound added.
+
+    ``lipschitz_data`` is the data term's normalisation (``N n``); with ``mu = 0``
+    (TV off or not engaged yet) this is the plain normalised step ``step / L``.
+    """
+    return step / (lipschitz_data + (TV_LIPSCHITZ_FACTOR * mu / eps if mu > 0 else 0.0))

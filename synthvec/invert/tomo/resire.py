@@ -26,7 +26,7 @@ import numpy as np
 from .align import match_shifts, refine_angles, shift_images
 from .config import TomoConfig
 from .projectors import RealSpaceProjector
-from .regularize import TV_LIPSCHITZ_FACTOR, tv_gradient, tv_scales
+from .regularize import tv_gradient, tv_scales, tv_step
 
 __all__ = ["make_projector", "ResireResult", "resire", "rigid_component", "tv_start",
            "consistent_shifts"]
@@ -163,8 +163,7 @@ def resire(proj: np.ndarray, phis_deg, thetas_deg, cfg: TomoConfig, *,
     for it in range(cfg.iterations):
         if it == k_tv:
             mu, eps = tv_scales(x, cfg.tv_weight, cfg.tv_smoothing, lipschitz_data=nproj * n)
-            if mu > 0:
-                dt = dtype.type(cfg.step / (nproj * n + TV_LIPSCHITZ_FACTOR * mu / eps))
+            dt = dtype.type(tv_step(cfg.step, nproj * n, mu, eps))
         z = y if cfg.acceleration == "nesterov" else x
         model = op.fwd(z)
         r1.append(_r1(model, data))

@@ -28,7 +28,7 @@ from ...geometry import beam_direction
 from .align import shift_images
 from .config import TomoConfig, VectorConfig
 from .dataio import detector_grid, validate_projection_set, volume_dataset
-from .regularize import TV_LIPSCHITZ_FACTOR, tv_gradient, tv_scales
+from .regularize import tv_gradient, tv_scales, tv_step
 from .resire import make_projector, tv_start
 from .scalar import prealign
 
@@ -83,8 +83,7 @@ def vector_gd(xmcd: np.ndarray, phis_deg, thetas_deg, cfg: VectorConfig, *,
             amp = np.sqrt(np.einsum("c...,c...->...", x, x, dtype=float))
             mu, eps = tv_scales(amp if mask is None else amp[mask], cfg.tv_weight,
                                 cfg.tv_smoothing, lipschitz_data=nproj * n)
-            if mu > 0:
-                dt = dtype.type(cfg.step / (nproj * n + TV_LIPSCHITZ_FACTOR * mu / eps))
+            dt = dtype.type(tv_step(cfg.step, nproj * n, mu, eps))
         z = y if cfg.acceleration == "nesterov" else x
         # P_i (sum_c k_ic O_c) = sum_c k_ic P_i O_c (eq. 3)
         proj = fwd_many(z)  # (3, N, n, n): P_i O_c
