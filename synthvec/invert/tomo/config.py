@@ -99,9 +99,8 @@ class VectorConfig(Section):
                              "angle of m 30 deg with 0, 15 with 1e-3, 4.9 with 4e-3; hedgehog F1 "
                              "(analysis smoothing 0.5) 0.04, 0.38, 0.09: above ~1e-3 the cores "
                              "are smoothed away.", ge=0.0, le=0.1)
-    tv_smoothing: float = param(0.01, doc="Smoothing eps of the TV term as a fraction of the "
-                                "amplitude a; the step shrinks by 1 + 12 tv_weight / "
-                                "tv_smoothing, its Lipschitz bound.", gt=0.0, le=1.0)
+    tv_smoothing: float = param(0.01, doc="As TomoConfig.tv_smoothing (a = the amplitude of "
+                                "|m|).", gt=0.0, le=1.0)
     projector: Literal["real", "fourier"] = param("real", doc="As TomoConfig.projector.")
     interp_order: int = param(3, doc="As TomoConfig.interp_order.", ge=1, le=5)
     oversampling: float = param(2.0, doc="As TomoConfig.oversampling.", ge=1.0, le=4.0)
