@@ -31,6 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import InputError
+from .collect import stage_resources
 from .figures import png_bytes
 from .page import Page, fmt_value
 
@@ -56,26 +57,16 @@ _MAX_LINES = 10
 
 
 def _stage_resources(results: pd.DataFrame) -> pd.DataFrame:
-    """(run_id, stage) rows with ``wall_s`` and ``peak_rss_mb`` from the tidy table."""
-    if "stage" in results:
-        stage = results["stage"].astype(str)
-        metric = results["metric"].astype(str)
-        is_wall = metric == stage + "_wall_s"
-        is_rss = metric == stage + "_peak_rss_mb"
-    else:
-        stage = results["metric"].astype(str).str.replace(r"_(wall_s|peak_rss_mb)$", "",
-                                                          regex=True)
-        is_wall = results["metric"].astype(str).str.endswith("_wall_s")
-        is_rss = results["metric"].astype(str).str.endswith("_peak_rss_mb")
-    frame = pd.DataFrame({"run_id": results["run_id"], "stage": stage,
-                          "value": pd.to_numeric(results["value"], errors="coerce")})
-    wall = frame[is_wall].groupby(["run_id", "stage"], sort=False)["value"].sum(min_count=1)
-    rss = frame[is_rss].groupby(["run_id", "stage"], sort=False)["value"].max()
-    out = pd.concat({"wall_s": wall, "peak_rss_mb": rss}, axis=1).reset_index()
-    return out
+    """(run_id, stage) rows: :func:`.collect.stage_resources` of each run."""
+    if not len(results):
+        return pd.DataFrame(columns=["run_id", "stage", "wall_s", "peak_rss_mb"])
+    table = results.assign(value=pd.to_numeric(results["value"], errors="coerce"))
+    return pd.concat([stage_resources(sub).assign(run_id=rid)
+                      for rid, sub in table.groupby("run_id", sort=False)], ignore_index=True)
 
 
-def run_table(results: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+def run_table(results: pd.DataFrame, columns: Sequence[str], *,
+              stage_res: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per run: ``run_id``, the axis columns, ``seed``, one column per metric.
 
     Parameters
@@ -85,6 +76,8 @@ def run_table(results: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         ``metric``, ``value``, ``unit``).
     columns : sequence of str
         Axis (and zipped key) columns.
+    stage_res : pandas.DataFrame, optional
+        Per-run stage resources when the caller already has them.
 
     Returns
     -------
@@ -101,7 +94,7 @@ def run_table(results: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
                          dropna=False, sort=False))
     wide.columns.name = None
     out = runs.merge(wide, left_on="run_id", right_index=True, how="left")
-    res = _stage_resources(results)
+    res = _stage_resources(results) if stage_res is None else stage_res
     tot = res.groupby("run_id", sort=False).agg(**{TOTAL_WALL: ("wall_s", lambda s: s.sum(
         min_count=1)), PEAK_RSS: ("peak_rss_mb", "max")})
     out = out.drop(columns=[c for c in (TOTAL_WALL, PEAK_RSS) if c in out])
@@ -335,7 +328,7 @@ def _read_results(path: Path, columns: Sequence[str]) -> pd.DataFrame:
         raise InputError(f"{path}: no such file (run the sweep first: synthvec sweep SPEC --out "
                          f"{path.parent})")
     table = pd.read_csv(path)
-    need = ["run_id", *columns, "seed", "metric", "value"]
+    need = ["run_id", *columns, "seed", "stage", "metric", "value"]
     missing = [c for c in need if c not in table]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}; a sweep result table "
@@ -395,7 +388,8 @@ def write_sweep_report(out_dir: str | os.PathLike, *, columns: Sequence[str],
     units.update({TOTAL_WALL: "s", PEAK_RSS: "MiB"})
 
     page = Page(f"synthvec sweep: {out_dir.resolve().name}")
-    runs = run_table(results, columns) if len(results) else None
+    stage_res = _stage_resources(results)
+    runs = run_table(results, columns, stage_res=stage_res) if len(results) else None
     failed = _failed_runs(out_dir, columns)
     n_runs = 0 if runs is None else len(runs)
     seeds = [] if runs is None else list(dict.fromkeys(runs["seed"]))
@@ -449,7 +443,6 @@ def write_sweep_report(out_dir: str | os.PathLike, *, columns: Sequence[str],
         labels[r["run_id"]] = f"{point}, seed {r['seed']}"
     per_run = runs[["run_id", *varying, "seed", TOTAL_WALL, PEAK_RSS]]
     page.table(per_run)
-    stage_res = _stage_resources(results)
     if len(stage_res):
         page.figure(png_bytes(fig_sweep_resources(stage_res, labels)),
                     "Wall time of each run, stacked by stage (as when computed: a stage shared "
