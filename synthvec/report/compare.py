@@ -48,7 +48,7 @@ from ..scenario import scenario_hash
 from ..sweep import read_spec, results_table, variant_scenario, write_table
 from .collect import RunFiles, collect_run, stage_resources
 from .figures import fig_metric_spread, fig_stage_resources, png_bytes
-from .page import Page, fmt_value
+from .page import Page, fmt_mean_std
 from .run import add_curves, add_images, metric_rows, write_run_report
 
 __all__ = ["CompareSpec", "load_compare", "run_compare"]
@@ -154,11 +154,7 @@ def _spread_table(table: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
     g = table.groupby(["stage", "metric", "unit", "variant"], sort=False)["value"]
     agg = g.agg(["mean", "std", "count"]).reset_index()
 
-    def cell(r) -> str:
-        if r["count"] > 1 and np.isfinite(r["std"]):
-            return f"{fmt_value(r['mean'])} ± {fmt_value(r['std'])}"
-        return fmt_value(r["mean"])
-    agg["cell"] = agg.apply(cell, axis=1)
+    agg["cell"] = [fmt_mean_std(m, s, n) for m, s, n in zip(agg["mean"], agg["std"], agg["count"])]
     wide = agg.pivot(index=["stage", "metric", "unit"], columns="variant", values="cell")
     order = list(dict.fromkeys(zip(table["stage"], table["metric"], table["unit"])))
     wide = wide.reindex(order)[[v for v in variants if v in wide.columns]].fillna("–")

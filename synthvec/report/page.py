@@ -51,6 +51,14 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
+def fmt_mean_std(mean: float, std: float, n: int) -> str:
+    """'mean ± std' (fmt_value each), the ± part only when ``n > 1`` values gave a finite std."""
+    text = fmt_value(float(mean))
+    if n > 1 and np.isfinite(std):
+        text += f" ± {fmt_value(float(std))}"
+    return text
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "figure"
 

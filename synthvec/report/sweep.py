@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from ..errors import InputError
 from .collect import stage_resources
 from .figures import png_bytes
-from .page import Page, fmt_value
+from .page import Page, fmt_mean_std, fmt_value
 
 __all__ = ["DEFAULT_METRICS", "TOTAL_WALL", "PEAK_RSS", "run_table", "varying_columns",
            "axis_groups", "sweep_summary", "summary_cells", "fig_sweep_metrics",
@@ -181,9 +181,7 @@ def summary_cells(summary: pd.DataFrame, axes: Sequence[str], metrics: Sequence[
             if not n:
                 cells.append(_MISSING)
                 continue
-            text = fmt_value(float(mean))
-            if n > 1 and np.isfinite(std):
-                text += f" ± {fmt_value(float(std))}"
+            text = fmt_mean_std(mean, std, n)
             if n < n_runs:
                 text += f" (n={n})"
             cells.append(text)
