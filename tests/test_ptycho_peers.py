@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -165,6 +167,36 @@ def test_order_rng_and_probe_update_start(ptylab):
     g = ptylab_engine([data], late, rng=np.random.default_rng(0))[0]
     np.testing.assert_array_equal(g.error[:3], f0.error)
     assert not np.array_equal(g.probe, data.probe)
+
+
+def test_concurrent_runs_in_threads(ptylab, capsys):
+    """The pipeline runs scans as Dask tasks on threads: runs at once give the serial results,
+    PtyLab's prints are dropped while other threads' output passes, and sys.stdout and numpy's
+    global random state are restored when the last run ends."""
+    cfg = dataclasses.replace(BASE, iterations=3)
+    scans = [make_scan(seed=s)[0] for s in (11, 12, 13)]
+    serial = [ptylab_engine([d], cfg, rng=np.random.default_rng(i))[0]
+              for i, d in enumerate(scans)]
+    stdout, state = sys.stdout, np.random.get_state()
+    done = threading.Event()
+
+    def job(i):
+        return ptylab_engine([scans[i]], cfg, rng=np.random.default_rng(i))[0]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = [pool.submit(job, i) for i in range(3)]
+        while not all(f.done() for f in futures):
+            print("main-thread-line")
+            done.wait(0.01)
+        together = [f.result() for f in futures]
+    for a, b in zip(serial, together):
+        np.testing.assert_array_equal(a.object, b.object)
+        np.testing.assert_array_equal(a.error, b.error)
+    assert sys.stdout is stdout
+    assert all(np.array_equal(x, y) for x, y in zip(state, np.random.get_state()))
+    out = capsys.readouterr().out
+    assert "main-thread-line" in out
+    assert "mPIE" not in out and "fftshift" not in out
 
 
 def test_bad_frames_are_synthvecs(ptylab):
