@@ -169,6 +169,21 @@ def test_order_rng_and_probe_update_start(ptylab):
     assert not np.array_equal(g.probe, data.probe)
 
 
+def test_read_noise_below_zero(ptylab):
+    """Frames with negative counts (read noise, as the simulator writes them) stay finite: they are
+    clipped as synthvec's engine clips them (PtyLab alone returned NaN on the smoke scenario)."""
+    data, obj = make_scan(seed=14)
+    noisy = data.frames + np.random.default_rng(15).normal(0.0, 2.0, data.frames.shape)
+    assert noisy.min() < 0
+    d = dataclasses.replace(data, frames=noisy.astype(np.float32))
+    cfg = dataclasses.replace(BASE, iterations=20)
+    res = ptylab_engine([d], cfg, rng=np.random.default_rng(0))[0]
+    assert np.isfinite(res.object).all() and np.isfinite(res.error).all()
+    clipped = dataclasses.replace(d, frames=np.maximum(d.frames, 0))
+    ref = ptylab_engine([clipped], cfg, rng=np.random.default_rng(0))[0]
+    np.testing.assert_array_equal(res.object, ref.object)
+
+
 def test_concurrent_runs_in_threads(ptylab, capsys):
     """The pipeline runs scans as Dask tasks on threads: runs at once give the serial results,
     PtyLab's prints are dropped while other threads' output passes, and sys.stdout and numpy's

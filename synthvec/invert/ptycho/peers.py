@@ -82,6 +82,9 @@ Conventions (PtyLab vs synthvec)
   2 threads. BLAS and OpenMP pools are nevertheless limited to one thread
   (threadpoolctl) while PtyLab runs. CPU only (``gpuSwitch`` off).
 - Precision: complex64 object and probe, float32 frames (as synthvec's).
+- Negative counts (read noise) are clipped at 0 before PtyLab sees them, as
+  synthvec's engine does when it takes amplitudes; PtyLab's modulus
+  projection ``sqrt(I / I_est)`` would otherwise make NaNs.
 
 Not available with PtyLab (ConfigError): position refinement, sub-pixel
 positions (when the positions are not whole pixels), object/probe momentum
@@ -270,7 +273,7 @@ def _setup(frames: Sequence[np.ndarray], grids: Sequence[ObjectGrid], probe0: np
 
     Parameters
     ----------
-    frames : per scan (n_i, H, H) float32, DC-centred (the frames kept)
+    frames : per scan (n_i, H, H) float32, DC-centred (the frames kept; negatives clipped)
     grids : per scan ObjectGrid of those frames
     probe0 : (H, H) complex64 initial probe
 
@@ -288,7 +291,9 @@ def _setup(frames: Sequence[np.ndarray], grids: Sequence[ObjectGrid], probe0: np
     corners = np.concatenate([g.corners + np.array(off) for g, off in zip(grids, offsets)])
 
     exp = ExperimentalData(None, "CPM")
-    exp.ptychogram = np.concatenate(list(frames)).astype(np.float32)
+    # negative counts (read noise) clipped as synthvec's engine does (sqrt(max(I, 0))): PtyLab
+    # takes sqrt(I_measured / I_estimated) unclipped, and one NaN then spreads over the object
+    exp.ptychogram = np.maximum(np.concatenate(list(frames)), 0).astype(np.float32)
     exp.wavelength = wavelength_m
     exp.encoder = (corners - side // 2 + npx // 2).astype(np.float64) * pixel_m
     exp.dxd = _DXD_M
