@@ -137,3 +137,96 @@ def test_raster_margin_reaches_beyond_the_support_grid():
     d = np.hypot(np.clip(np.maximum(lo - wide, wide - hi), 0, None)[:, 0],
                  np.clip(np.maximum(lo - wide, wide - hi), 0, None)[:, 1])
     assert np.all(d <= 40.0 + step / 2 + 1e-9)
+
+
+def _chi2_two_sample(a, b):
+    """P-value that two integer samples share one distribution (contingency chi-square)."""
+    from scipy import stats
+    lo = min(a.min(), b.min())
+    ca = np.bincount((a - lo).astype(int))
+    cb = np.bincount((b - lo).astype(int), minlength=ca.size)
+    ca = np.pad(ca, (0, cb.size - ca.size))
+    keep = ca + cb > 0
+    table = np.array([ca[keep], cb[keep]])
+    # merge sparse cells (expected < 5) into their neighbours
+    cols, acc = [], np.zeros(2)
+    for c in table.T:
+        acc = acc + c
+        if acc.sum() >= 20:
+            cols.append(acc)
+            acc = np.zeros(2)
+    if acc.sum():
+        cols[-1] = cols[-1] + acc
+    return stats.chi2_contingency(np.array(cols).T)[1]
+
+
+@pytest.mark.parametrize("lam, sigma, sat", [(0.3, 0.5, None), (4.0, 1.2, None),
+                                             (40.0, 0.5, 42.0), (2.0, 0.0, 3.0)])
+def test_pixel_counts_follow_poisson_plus_rounded_gaussian(lam, sigma, sat):
+    """Each pixel is rint(min(Poisson(lam + bg) + N(0, sigma^2), sat)): against the test's own
+    law (Poisson pmf convolved with the normal's mass per unit cell, saturation lumped)."""
+    from scipy import stats
+    bg, n_frames, n = 0.05, 50, 64
+    data = record_frames(np.full((n_frames, n, n), lam), rng=np.random.default_rng(12),
+                         background=bg, readout_noise=sigma, saturation=sat,
+                         flux_factor=np.ones(n_frames), readout_fault=np.zeros((n_frames, 2), int),
+                         readout_fault_counts=0.0, fault_rng=np.random.default_rng(13))
+    x = data.ravel().astype(np.int64)
+    k = np.arange(0, int(lam + 20 * np.sqrt(lam) + 30))
+    half = int(np.ceil(8 * sigma + 2))
+    d = np.arange(-half, half + 1)
+    nd = (stats.norm.cdf(-np.abs(d) + 0.5, scale=sigma) - stats.norm.cdf(-np.abs(d) - 0.5,
+                                                                       scale=sigma)
+          if sigma > 0 else (d == 0).astype(float))
+    values = (k[:, None] + d[None, :]).ravel()
+    probs = (stats.poisson.pmf(k, lam + bg)[:, None] * nd[None, :]).ravel()
+    if sat is not None:
+        values = np.minimum(values, int(np.rint(sat)))
+    lo = values.min()
+    pmf = np.bincount(values - lo, weights=probs)
+    obs = np.bincount(x - lo, minlength=pmf.size)
+    assert obs.size == pmf.size
+    keep = pmf > 0
+    assert obs[~keep].sum() == 0
+    exp = pmf[keep] * x.size
+    # merge cells with small expectations, then Pearson
+    o_c, e_c, oa, ea = [], [], 0.0, 0.0
+    for o, e in zip(obs[keep], exp):
+        oa, ea = oa + o, ea + e
+        if ea >= 5:
+            o_c.append(oa)
+            e_c.append(ea)
+            oa = ea = 0.0
+    o_c[-1] += oa
+    e_c[-1] += ea
+    e_c = np.array(e_c) * sum(o_c) / sum(e_c)
+    assert stats.chisquare(o_c, e_c).pvalue > 1e-4
+
+
+def test_readout_fault_rows_match_a_direct_simulation():
+    """Faulty rows hold rint(min(k + e + c (1 + U), sat)) with a continuous Gaussian e: compared
+    with that formula sampled directly by numpy (two-sample chi-square)."""
+    lam, sigma, c, sat, n_frames, n = 3.0, 0.8, 0.7, 9.0, 400, 16
+    rows = np.tile([0, n], (n_frames, 1))          # every row of every frame is faulty
+    data = record_frames(np.full((n_frames, n, n), lam), rng=np.random.default_rng(20),
+                         background=0.0, readout_noise=sigma, saturation=sat,
+                         flux_factor=np.ones(n_frames), readout_fault=rows,
+                         readout_fault_counts=c, fault_rng=np.random.default_rng(21))
+    ref_rng = np.random.default_rng(22)
+    size = data.size
+    ref = np.rint(np.minimum(ref_rng.poisson(lam, size) + ref_rng.normal(0, sigma, size)
+                             + c * (1 + ref_rng.random(size)), sat))
+    assert _chi2_two_sample(data.ravel(), ref) > 1e-4
+    assert data.mean() == pytest.approx(ref.mean(), abs=5 * ref.std() * np.sqrt(2 / size))
+
+
+def test_flux_drop_with_readout_noise_is_thinned_photons_plus_noise():
+    lam, f, sigma, n_frames = 20.0, 0.3, 0.6, 300
+    data = record_frames(np.full((n_frames, 8, 8), lam), rng=np.random.default_rng(30),
+                         background=0.0, readout_noise=sigma, saturation=None,
+                         flux_factor=np.full(n_frames, f),
+                         readout_fault=np.zeros((n_frames, 2), int), readout_fault_counts=0.0,
+                         fault_rng=np.random.default_rng(31))
+    ref_rng = np.random.default_rng(32)
+    ref = np.rint(ref_rng.poisson(lam * f, data.size) + ref_rng.normal(0, sigma, data.size))
+    assert _chi2_two_sample(data.ravel(), ref) > 1e-4

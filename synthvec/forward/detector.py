@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.fft as sfft
 
+from .noise import noisy_counts, normal_in_cell
+
 __all__ = ["detector_frequencies", "far_field_intensity", "coarse_probe", "record_frames",
            "CORRUPT_KINDS"]
 
@@ -83,12 +85,21 @@ def record_frames(clean: np.ndarray, *, rng: np.random.Generator, background: fl
                   readout_fault_counts: float, fault_rng: np.random.Generator) -> np.ndarray:
     """Detector counts from expected intensities.
 
-    Photon noise and readout noise are drawn for all frames at once from
-    ``rng``, whose consumption depends on ``clean`` only; faults are applied
-    afterwards from ``fault_rng``: a flux drop by a factor f thins the counts
-    binomially (exactly Poisson(f lambda)), a readout malfunction adds an
-    offset to a band of rows. So corrupting a frame leaves every other frame
-    bit-identical.
+    Per pixel: photons ``k ~ Poisson(clean + background)``, plus Gaussian
+    readout noise ``e ~ N(0, readout_noise^2)``, clipped at ``saturation``,
+    rounded to whole analogue-to-digital units: ``rint(min(k + e, saturation))``.
+    As ``k`` is an integer this is ``min(k + rint(e), rint(saturation))``, so
+    the samplers of :mod:`.noise` draw ``k`` and ``rint(e)`` exactly from their
+    distributions without forming ``e`` (same law, a fraction of the cost).
+
+    Photon and readout noise are drawn for all frames at once from ``rng``,
+    whose consumption depends on ``clean`` only; faults are applied afterwards
+    from ``fault_rng``: a flux drop by a factor f thins the photons binomially
+    (exactly Poisson(f lambda)); a readout malfunction adds an offset
+    ``readout_fault_counts (1 + U)``, U uniform in [0, 1), to a band of rows
+    before saturation and rounding, with the readout noise ``e`` of those
+    pixels drawn given its rounded value (so ``e`` is exactly Gaussian). So
+    corrupting a frame leaves every other frame bit-identical.
 
     Parameters
     ----------
@@ -113,18 +124,29 @@ def record_frames(clean: np.ndarray, *, rng: np.random.Generator, background: fl
     -------
     ndarray, (F, N, N) float32, counts rounded to whole analogue-to-digital units
     """
-    photons = rng.poisson(clean + background)
-    noise = (rng.standard_normal(photons.shape, dtype=np.float32) * np.float32(readout_noise)
-             if readout_noise > 0 else None)
-    for i in np.flatnonzero(np.asarray(flux_factor) < 1.0):
+    lam = np.add(clean, background, dtype=np.float64)
+    counts, idx, k = noisy_counts(lam, readout_noise, rng=rng)
+    flux_frames = np.flatnonzero(np.asarray(flux_factor) < 1.0)
+    row_frames = np.flatnonzero(readout_fault[:, 1] > readout_fault[:, 0])
+    photons = {}
+    if flux_frames.size or row_frames.size:
+        n_px = counts[0].size
+        frame_of = idx // n_px
+        for i in np.union1d(flux_frames, row_frames):
+            sel = np.flatnonzero(frame_of == i)
+            ph = np.zeros(n_px, np.int64)
+            ph[idx[sel] - i * n_px] = k[sel]
+            photons[i] = ph.reshape(counts.shape[1:])
+    for i in flux_frames:
+        readout = counts[i] - photons[i]
         photons[i] = fault_rng.binomial(photons[i], flux_factor[i])
-    counts = photons.astype(np.float32)
-    if noise is not None:
-        counts += noise
-    for i in np.flatnonzero(readout_fault[:, 1] > readout_fault[:, 0]):
+        counts[i] = photons[i] + readout
+    for i in row_frames:
         r0, r1 = readout_fault[i]
-        counts[i, r0:r1] += readout_fault_counts * (1.0 + fault_rng.random((r1 - r0,
-                                                                           counts.shape[2])))
+        ph = photons[i][r0:r1]
+        e = normal_in_cell(counts[i, r0:r1] - ph, readout_noise, rng=fault_rng)
+        offset = readout_fault_counts * (1.0 + fault_rng.random(e.shape))
+        counts[i, r0:r1] = np.rint(ph + e + offset)
     if saturation is not None:
-        np.minimum(counts, np.float32(saturation), out=counts)
-    return np.rint(counts, out=counts)
+        np.minimum(counts, np.rint(np.float32(saturation)), out=counts)
+    return counts
