@@ -29,6 +29,7 @@ from ...errors import InputError
 from .badframes import detect_bad_frames, detection_scores
 from .config import PtychoConfig
 from .data import PtychoData, PtychoResult, read_cxi, write_result, zone_plate_probe
+from .peers import ptylab_engine
 from .postprocess import projection_set
 from .probe import pupil_phase_constraint, pupil_support_constraint, pupil_support_mask
 from .rpie import (fresnel_kernels, illumination, object_grid, prepare_scan, rpie,
@@ -164,7 +165,8 @@ def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
 
 
 #: Engines by name (scenario ``ptycho.method``); one signature each.
-ENGINES: dict[str, Callable[..., list[PtychoResult]]] = {"rpie": _rpie_engine}
+ENGINES: dict[str, Callable[..., list[PtychoResult]]] = {"rpie": _rpie_engine,
+                                                        "ptylab": ptylab_engine}
 
 
 def reconstruct(data: PtychoData, cfg: PtychoConfig = PtychoConfig(), *,

@@ -19,7 +19,10 @@ class PtychoConfig(Section):
     registration, Laplace background subtraction.
     """
 
-    method: Literal["rpie"] = param("rpie", doc="Engine, by name in the engine table.")
+    method: Literal["rpie", "ptylab"] = param(
+        "rpie", doc="Engine, by name in the engine table: 'rpie' (synthvec's batched rPIE) or "
+        "'ptylab' (PtyLab's own rPIE through invert.ptycho.peers, for method comparisons; "
+        "needs pip install ptylab).")
     iterations: int = param(20, doc="Iterations (sweeps over all positions). Quick "
                             "scenario, 24 simulated scans, OD NRMSE against the truth "
                             "projection after 5/10/15/20/30/50 iterations: 0.246/0.231/0.224/"
