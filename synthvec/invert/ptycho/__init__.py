@@ -32,6 +32,8 @@ from .data import PtychoData, PtychoResult, read_cxi, write_result, zone_plate_p
 from .peers import ptylab_engine
 from .postprocess import projection_set
 from .probe import pupil_phase_constraint, pupil_support_constraint, pupil_support_mask
+from .superres import (coarse_from_fine_probe, downsample_object, fine_probe, prepare_sr_scan,
+                       refined_positions, sr_rpie)
 from .rpie import (fresnel_kernels, illumination, object_grid, prepare_scan, rpie,
                    shift_kernels, update_sets)
 
@@ -113,18 +115,72 @@ def tilted_plane_depth_nm(data: PtychoData) -> np.ndarray:
     return data.positions_px[:, 0] * data.pixel_nm * np.tan(np.deg2rad(data.theta_deg))
 
 
+def _bad_frames(d: PtychoData, cfg: PtychoConfig) -> np.ndarray:
+    """Indices of the frames dropped as corrupt (empty when detection is off)."""
+    if cfg.bad_frames != "detect":
+        return np.zeros(0, np.int64)
+    return detect_bad_frames(d.frames, d.positions_px, q_min=cfg.bad_frame_q_min,
+                             threshold=cfg.bad_frame_threshold, flux_map=cfg.bad_frame_flux_map)
+
+
+def _superres_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
+                     rng: np.random.Generator) -> list[PtychoResult]:
+    """Super-resolved rPIE (``cfg.upsample > 1``, :mod:`.superres`), output on the coarse grid.
+
+    Two stages: ``cfg.iterations`` of plain rPIE (bad frames, probe, position
+    refinement as configured) give the start - object, probe and positions -
+    of ``cfg.upsample_iterations`` on the fine grid (probe updates and position
+    refinement from its first iteration when they are on).
+    """
+    u = cfg.upsample
+    window = datasets[0].probe.shape
+    first = _rpie_engine(datasets, dataclasses.replace(cfg, upsample=1), rng=rng)
+    fine_cfg = dataclasses.replace(cfg, iterations=cfg.upsample_iterations, probe_update_start=0,
+                                   position_refinement_start=0)
+    scans, grids, kept = [], [], []
+    for d, r in zip(datasets, first):
+        keep = np.setdiff1d(np.arange(len(d.frames)), r.dropped_frames)
+        dz = (tilted_plane_depth_nm(d)[keep] if defocus_mode(cfg, d) == "tilted_plane"
+              else None)
+        g0 = object_grid(d.positions_px[keep], window, cfg.object_padding_px)  # as stage 1
+        sc, coarse, _ = prepare_sr_scan(d, keep, fine_cfg, dz, positions_px=r.positions_px,
+                                        start=(r.object, g0))
+        scans.append(sc)
+        grids.append(coarse)
+        kept.append(keep)
+    pf0 = fine_probe(first[0].probe, u)
+    pf, err, spi = sr_rpie(scans, pf0, fine_cfg, rng=rng,
+                           probe_constraint=_constraint(fine_cfg, fine_probe(
+                               np.mean([d.probe for d in datasets], axis=0), u)))
+    probe = coarse_from_fine_probe(pf, window[0])
+    n1 = cfg.iterations
+    spi = (spi * cfg.upsample_iterations + first[0].seconds_per_iteration * n1) / (
+        n1 + cfg.upsample_iterations)
+    out = []
+    for i, (d, r) in enumerate(zip(datasets, first)):
+        x_nm, y_nm = grids[i].coords_nm(d.pixel_nm)
+        out.append(PtychoResult(object=downsample_object(scans[i].obj, u), probe=probe,
+                                error=np.r_[r.error, err[:, i]], object_x_nm=x_nm,
+                                object_y_nm=y_nm, seconds_per_iteration=spi,
+                                dropped_frames=r.dropped_frames, pixel_nm=d.pixel_nm,
+                                illumination=illumination(grids[i], probe),
+                                positions_px=refined_positions(scans[i], r.positions_px),
+                                helicity=d.helicity, phi_deg=d.phi_deg, theta_deg=d.theta_deg))
+    return out
+
+
 def _rpie_engine(datasets: Sequence[PtychoData], cfg: PtychoConfig, *,
                  rng: np.random.Generator) -> list[PtychoResult]:
-    """rPIE on scans sharing one probe (one scan: the ordinary reconstruction)."""
+    """rPIE on scans sharing one probe (one scan: the ordinary reconstruction);
+    super-resolved (:mod:`.superres`) when ``cfg.upsample > 1``."""
+    if cfg.upsample > 1:
+        return _superres_engine(datasets, cfg, rng=rng)
     window = datasets[0].probe.shape
     scans, grids, kept, dropped = [], [], [], []
     for d in datasets:
         if d.probe.shape != window:
             raise ValueError("scans sharing a probe need the same frame shape")
-        bad = (detect_bad_frames(d.frames, d.positions_px, q_min=cfg.bad_frame_q_min,
-                                 threshold=cfg.bad_frame_threshold,
-                                 flux_map=cfg.bad_frame_flux_map)
-               if cfg.bad_frames == "detect" else np.zeros(0, np.int64))
+        bad = _bad_frames(d, cfg)
         keep = np.setdiff1d(np.arange(len(d.frames)), bad)
         grid = object_grid(d.positions_px[keep], window, cfg.object_padding_px)
         obj = np.ones(grid.shape, np.complex64)
