@@ -21,7 +21,7 @@ phantom         reconstruction voxels
 truth           reconstruction voxels x relaxation iterations
 truth_analysis  reconstruction voxels
 simulate        frames x (detector edge x oversample)^2 x probe modes
-ptycho          frames x iterations x detector pixels
+ptycho          frames x detector pixels x (iterations + 2 upsample^2 upsample_iterations)
 tomo            voxels x projections x iterations (full set + two halves)
 vector          voxels x projections x iterations
 analysis        reconstruction voxels
@@ -231,7 +231,10 @@ def work_units(scn: Scenario) -> dict[str, float]:
         "truth": float(n_vox) * scn.texture.relax_iterations,
         "truth_analysis": float(n_vox),
         "simulate": float(frames) * n_fine_px * scn.simulate.probe.n_modes,
-        "ptycho": float(frames) * scn.ptycho.iterations * n_pix,
+        # super-resolved iterations: u^2 pixels per frame, and a probe per position (2x FFTs)
+        "ptycho": float(frames) * n_pix * (scn.ptycho.iterations + (
+            2.0 * scn.ptycho.upsample ** 2 * scn.ptycho.upsample_iterations
+            if scn.ptycho.upsample > 1 else 0.0)),
         "tomo": float(n_vox) * n_proj * scn.tomo.iterations,
         "vector": float(n_vox) * n_proj * scn.vector.iterations,
         "analysis": float(n_vox),
