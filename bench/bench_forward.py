@@ -1,22 +1,34 @@
 #!/usr/bin/env python3
 """Cost of simulating one diffraction pattern vs one batched forward+inverse FFT (issue 4).
 
-    python bench/bench_forward.py [--repeats 5]
+    python bench/bench_forward.py [--repeats 5] [--oversample 2 [1 ...]]
 
 Single thread throughout (scipy.fft workers=1, BLAS limited to 1). For a
 0 deg and a 62 deg scan of the quick scenario's volume (300 x 300 x 150 nm,
-2.5 nm simulation voxels, N = 64 detector, oversample 2 or ``--oversample``) it times
+5 nm object pixel, N = 64 detector; exit waves on the os N grid, 2.5 nm at the
+default oversample os = 2) it times
 
-- ``scan``: everything per scan except the ray integrals and the file write:
-  transmission, per-depth probe propagation, exit waves on the fine grid,
-  pruned far-field FFT, photon + readout noise, faults;
-- ``far field``: the exit-wave products and pruned FFTs alone;
-- ``noise``: photon and readout noise alone;
-- ``floor``: one batched forward + inverse FFT of (F, N, N) complex64.
+- ``scan``: everything per scan except the ray integrals and the file write
+  (``simulate_scan``): transmission, per-depth probe propagation, exit waves
+  on the os N grid, pruned far-field FFT, photon + readout noise, faults;
+- ``frames``: the expected intensities alone (``scan`` without the noise);
+- ``far_field``: the exit-wave products and pruned FFTs alone;
+- ``noise``: photon and readout noise alone (``record_frames`` on this scan's
+  expected intensities);
+- ``floor_N``: one batched forward + inverse FFT of (F, N, N) complex64, the
+  size of the recorded pattern;
+- ``floor_osN``: the same of (F, os N, os N), the size of the exit waves.
 
 Ratios are per pattern and measured in the same run: candidates timed in turn,
 process CPU time (one thread, so CPU time is the work; robust to a shared
-machine's load), min over repeats. The target is ``scan / floor <= 2``.
+machine's load), min over repeats.
+
+The issue's target is ``scan <= 2 x`` one forward+inverse FFT "of that size".
+At os = 1 both floors are the same and the target applies as written. At
+os = 2 the exit waves are 4x the pattern: one pruned (os N)^2 FFT alone costs
+~2.5x ``floor_N`` with scipy's pocketfft, so ``scan / floor_N <= 2`` cannot be
+met there; ``scan / floor_osN`` is the ratio at the exit-wave size. The
+printed table says which ratios are <= 2.
 """
 
 from __future__ import annotations
@@ -31,7 +43,8 @@ from threadpoolctl import threadpool_limits
 
 from synthvec.forward import SimulateConfig
 from synthvec.forward.detector import far_field_intensity, record_frames
-from synthvec.forward.simulate import beam_model, project_tilt, simulate_scan
+from synthvec.forward.scan import mid_plane_depth_nm, raster_positions
+from synthvec.forward.simulate import _projection_frames, beam_model, project_tilt, simulate_scan
 from synthvec.io import field_dataset
 
 VOX = 2.5
@@ -54,13 +67,6 @@ def quick_volume(shape=(60, 120, 120)):
     return ds
 
 
-def best(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def interleaved(fns: dict, repeats: int) -> dict:
@@ -75,55 +81,94 @@ def interleaved(fns: dict, repeats: int) -> dict:
     return {k: min(v) for k, v in times.items()}
 
 
+def expected_frames(proj, beam, cfg):
+    """The scan's positions (no jitter) and its expected photons per pixel, (F, N, N)."""
+    os_, n = cfg.oversample, cfg.detector.n_pixels
+    n_f, pf = n * os_, proj.pixel_nm
+    support = proj.integrals[..., 0] + proj.integrals[..., 1] > 0
+    raster = raster_positions(support, pixel_nm=pf, origin_index=(proj.v0, proj.u0),
+                              step_nm=cfg.scan.step_nm, margin_nm=cfg.scan.margin_nm)
+    j = np.rint(raster / pf).astype(np.int64)
+    depth = mid_plane_depth_nm(j * pf, proj.rotation)
+    j_lo, j_hi = j.min(axis=0) - n_f // 2, j.max(axis=0) + n_f // 2
+    photons = cfg.detector.photons_per_frame * (1.0 + cfg.detector.flux_error)
+    return lambda: _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, helicity=1,
+                                      scale=photons)
+
+
+def bench_oversample(truth, os_, repeats):
+    cfg = SimulateConfig(oversample=os_)
+    n = cfg.detector.n_pixels
+    dc = cfg.detector
+    beam = beam_model(cfg, fine_pixel_nm=5.0 / os_, rng=np.random.default_rng(0))
+    rows = []
+    for phi, theta in ((0.0, 0.0), (120.0, 62.0)):
+        t0 = time.process_time()
+        proj = project_tilt(truth, phi_deg=phi, theta_deg=theta, pixel_nm=5.0 / os_)
+        t_proj = time.process_time() - t0
+
+        def scan():
+            return simulate_scan(proj, beam, cfg, helicity=1, shift_vu_nm=np.zeros(2),
+                                 seed=np.random.SeedSequence(1))
+
+        f = scan()["n_frames"]
+        frames = expected_frames(proj, beam, cfg)
+        clean = frames()
+        rng = np.random.default_rng(0)
+        fine = (rng.normal(size=(f, os_ * n, os_ * n)) + 1j).astype(np.complex64)
+        coarse = fine[:, :n, :n].copy()
+        probe = fine[0].copy()
+        scratch = np.empty_like(fine)
+
+        def far_field():
+            np.multiply(fine, probe, out=scratch)
+            return far_field_intensity(scratch, n, workers=1, overwrite_x=True)
+
+        t = interleaved({
+            "scan": scan,
+            "frames": frames,
+            "far_field": far_field,
+            "noise": lambda: record_frames(
+                clean, rng=np.random.default_rng(1), background=dc.background_counts,
+                readout_noise=dc.readout_noise_counts, saturation=None, flux_factor=np.ones(f),
+                readout_fault=np.zeros((f, 2), int), readout_fault_counts=0.0,
+                fault_rng=np.random.default_rng(2)),
+            "floor_N": lambda: sfft.ifft2(sfft.fft2(coarse, workers=1), workers=1),
+            "floor_osN": lambda: sfft.ifft2(sfft.fft2(fine, workers=1), workers=1)},
+            repeats)
+        row = {"oversample": os_, "phi_deg": phi, "theta_deg": theta, "frames": f,
+               "projection_s": round(t_proj, 4)}
+        for k, v in t.items():
+            row[f"{k}_us_per_frame"] = round(v / f * 1e6, 1)
+        for k in ("scan", "frames", "far_field", "noise"):
+            row[f"ratio_{k}"] = round(t[k] / t["floor_N"], 2)
+        row["ratio_scan_osN"] = round(t["scan"] / t["floor_osN"], 2)
+        rows.append(row)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--oversample", type=int, default=2)
+    ap.add_argument("--oversample", type=int, nargs="+", default=[2])
     args = ap.parse_args()
     truth = quick_volume()
-    cfg = SimulateConfig(oversample=args.oversample)
-    os_ = cfg.oversample
-    n = cfg.detector.n_pixels
-    beam = beam_model(cfg, fine_pixel_nm=5.0 / os_, rng=np.random.default_rng(0))
     rows = []
     with threadpool_limits(1):
-        for phi, theta in ((0.0, 0.0), (120.0, 62.0)):
-            t_proj = best(lambda: project_tilt(truth, phi_deg=phi, theta_deg=theta,
-                                               pixel_nm=5.0 / os_), 1)
-            proj = project_tilt(truth, phi_deg=phi, theta_deg=theta, pixel_nm=5.0 / os_)
-
-            def scan():
-                return simulate_scan(proj, beam, cfg, helicity=1, shift_vu_nm=np.zeros(2),
-                                     seed=np.random.SeedSequence(1))
-
-            res = scan()
-            f = res["n_frames"]
-            rng = np.random.default_rng(0)
-            fine = (rng.normal(size=(f, os_ * n, os_ * n)) + 1j).astype(np.complex64)
-            coarse = (rng.normal(size=(f, n, n)) + 1j).astype(np.complex64)
-            probe = fine[0].copy()
-            clean = np.clip(res["data"].astype(float), 0, None)   # realistic count levels
-            t = interleaved({
-                "scan": scan,
-                "far_field": lambda: far_field_intensity(fine * probe[None], n, workers=1),
-                "noise": lambda: record_frames(
-                    clean, rng=np.random.default_rng(1), background=0.05, readout_noise=0.5,
-                    saturation=None, flux_factor=np.ones(f), readout_fault=np.zeros((f, 2), int),
-                    readout_fault_counts=0.0, fault_rng=np.random.default_rng(2)),
-                "floor": lambda: sfft.ifft2(sfft.fft2(coarse, workers=1), workers=1)},
-                args.repeats)
-            t_scan, t_ff, t_noise, t_floor = t["scan"], t["far_field"], t["noise"], t["floor"]
-            rows.append({"oversample": os_, "phi_deg": phi, "theta_deg": theta, "frames": f,
-                         "projection_s": round(t_proj, 4),
-                         "scan_us_per_frame": round(t_scan / f * 1e6, 1),
-                         "far_field_us_per_frame": round(t_ff / f * 1e6, 1),
-                         "noise_us_per_frame": round(t_noise / f * 1e6, 1),
-                         "floor_us_per_frame": round(t_floor / f * 1e6, 1),
-                         "ratio_scan": round(t_scan / t_floor, 2),
-                         "ratio_far_field": round(t_ff / t_floor, 2),
-                         "ratio_noise": round(t_noise / t_floor, 2)})
+        for os_ in args.oversample:
+            rows += bench_oversample(truth, os_, args.repeats)
     for r in rows:
         print(json.dumps(r))
+    print(f"{'os':>3} {'theta':>6} {'F':>4} {'scan us':>8} {'floor_N':>8} {'floor_osN':>9} "
+          f"{'scan/N':>7} {'scan/osN':>8}  far_field/N  noise/N  <= 2 at")
+    for r in rows:
+        ok = [name for name, key in (("N", "ratio_scan"), ("osN", "ratio_scan_osN"))
+              if r[key] <= 2.0]
+        print(f"{r['oversample']:>3} {r['theta_deg']:>6.0f} {r['frames']:>4} "
+              f"{r['scan_us_per_frame']:>8.1f} {r['floor_N_us_per_frame']:>8.1f} "
+              f"{r['floor_osN_us_per_frame']:>9.1f} {r['ratio_scan']:>7.2f} "
+              f"{r['ratio_scan_osN']:>8.2f}  {r['ratio_far_field']:>11.2f}  "
+              f"{r['ratio_noise']:>7.2f}  {', '.join(ok) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -230,3 +230,22 @@ def test_flux_drop_with_readout_noise_is_thinned_photons_plus_noise():
     ref_rng = np.random.default_rng(32)
     ref = np.rint(ref_rng.poisson(lam * f, data.size) + ref_rng.normal(0, sigma, data.size))
     assert _chi2_two_sample(data.ravel(), ref) > 1e-4
+
+
+@pytest.mark.parametrize("nf, n", [(128, 64), (32, 32), (96, 32), (48, 16)])
+def test_ramped_far_field_is_the_detector_corner(nf, n):
+    """A wave times detector_ramp has the detector's DC-centred frequencies as its first N:
+    the ramped path (no reordering) equals the plain one; overwrite_x may reuse the input."""
+    from synthvec.forward.detector import detector_ramp
+    rng = np.random.default_rng(nf + n)
+    psi = (rng.normal(size=(4, nf, nf)) + 1j * rng.normal(size=(4, nf, nf)))
+    ramp = detector_ramp(nf, n)
+    assert np.allclose(np.abs(ramp), 1.0)
+    ramped = (psi * ramp).astype(np.complex64)
+    expect = slow_far_field(psi, n)
+    np.testing.assert_allclose(far_field_intensity(ramped, n, ramped=True), expect,
+                               rtol=0, atol=1e-5 * expect.max())
+    scratch = psi.astype(np.complex64)
+    got = far_field_intensity(scratch, n, overwrite_x=True)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expect, rtol=0, atol=1e-5 * expect.max())

@@ -9,8 +9,12 @@ the instrument. Frames are stored DC-centred (index N // 2 is zero
 frequency), as in ``shared/bench/p1.py``. With ``sum |P_fine|^2`` equal to
 the photon number, a blank frame holds the incident photons (Parseval).
 
-Only the needed output is computed: the row FFTs are cropped to N columns
-before the column FFTs (a pruned 2D FFT, 3/4 of the full cost for os = 2).
+Only the needed output is computed: the column FFTs are cropped to N rows
+before the row FFTs (a pruned 2D FFT, 3/4 of the full cost for os = 2). A
+wave multiplied by :func:`detector_ramp` (the simulator folds it into the
+probe) has the detector's frequencies as the FFT's first N, so no reordering
+copy is needed. Noise: :func:`record_frames` with the exact samplers of
+:mod:`.noise`.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ import scipy.fft as sfft
 
 from .noise import noisy_counts, normal_in_cell
 
-__all__ = ["detector_frequencies", "far_field_intensity", "coarse_probe", "record_frames",
-           "CORRUPT_KINDS"]
+__all__ = ["detector_frequencies", "detector_ramp", "far_field_intensity", "coarse_probe",
+           "record_frames", "CORRUPT_KINDS"]
 
 CORRUPT_KINDS = ("readout", "flux")
 
@@ -34,7 +38,24 @@ def detector_frequencies(n_fine: int, n_det: int) -> np.ndarray:
     return np.mod(k, n_fine)
 
 
-def far_field_intensity(exit_waves: np.ndarray, n_det: int, *, workers: int = 1) -> np.ndarray:
+def detector_ramp(n_fine: int, n_det: int) -> np.ndarray:
+    """``exp(2 pi i h (x + y) / N_f)``, h = N // 2: a wave times it has its far field shifted
+    by h in both axes, so the detector's DC-centred frequencies are the FFT's first N.
+
+    Returns
+    -------
+    ndarray, (N_f, N_f) complex128 (exact +-1, +-i for N_f / N = 1, 2)
+    """
+    detector_frequencies(n_fine, n_det)
+    v = np.arange(n_fine) * (n_det // 2) % n_fine
+    ramp = np.exp(2j * np.pi * v / n_fine)
+    quarter = 4 * v % n_fine == 0                  # multiples of pi / 2: exactly 1, i, -1, -i
+    ramp[quarter] = np.array([1, 1j, -1, -1j])[4 * v[quarter] // n_fine]
+    return ramp[:, None] * ramp[None, :]
+
+
+def far_field_intensity(exit_waves: np.ndarray, n_det: int, *, workers: int = 1,
+                        overwrite_x: bool = False, ramped: bool = False) -> np.ndarray:
     """DC-centred far-field intensities of exit waves on the fine grid.
 
     Parameters
@@ -43,16 +64,49 @@ def far_field_intensity(exit_waves: np.ndarray, n_det: int, *, workers: int = 1)
         Exit waves, pixel ``p / os``.
     n_det : int
         Detector edge N.
+    workers : int
+        Threads of each FFT.
+    overwrite_x : bool
+        The FFTs may use ``exit_waves`` as scratch (its content is then lost).
+    ramped : bool
+        The exit waves already carry :func:`detector_ramp` (folded into the
+        probe, it costs nothing per frame): the detector is then the first
+        N x N outputs, with no reordering.
 
     Returns
     -------
-    ndarray, (..., N, N) float, ``|FFT_ortho(psi)|^2`` cropped to the detector
+    ndarray, (..., N, N) float (float32 for complex64 input), ``|FFT_ortho(psi)|^2`` cropped
+    to the detector
     """
     nf = exit_waves.shape[-1]
-    idx = detector_frequencies(nf, n_det)
-    rows = sfft.fft(exit_waves, axis=-1, norm="ortho", workers=workers)[..., idx]
-    spec = sfft.fft(rows, axis=-2, norm="ortho", workers=workers)[..., idx, :]
-    return spec.real ** 2 + spec.imag ** 2
+    detector_frequencies(nf, n_det)                      # checks the sizes
+    h = n_det // 2
+    if nf == n_det:
+        spec = sfft.fft2(exit_waves, norm="ortho", workers=workers, overwrite_x=overwrite_x)
+    else:
+        # columns first (the faster strided pass on the full grid), keep the detector's rows,
+        # then the rows
+        cols = sfft.fft(exit_waves, axis=-2, norm="ortho", workers=workers,
+                        overwrite_x=overwrite_x)
+        if ramped:
+            rows = cols[..., :n_det, :]
+        else:
+            rows = np.empty(cols.shape[:-2] + (n_det, nf), cols.dtype)
+            rows[..., :h, :] = cols[..., nf - h:, :]
+            rows[..., h:, :] = cols[..., :h, :]
+        spec = sfft.fft(rows, axis=-1, norm="ortho", workers=workers, overwrite_x=not ramped)
+    if ramped:
+        out = np.abs(spec[..., :n_det, :n_det])
+        return np.multiply(out, out, out=out)
+    out = np.empty(spec.shape[:-2] + (n_det, n_det), spec.real.dtype)
+    # (detector, FFT) index ranges of the negative and the non-negative frequencies
+    halves = ((slice(None, h), slice(nf - h, None)), (slice(h, None), slice(None, h)))
+    row_halves = halves if nf == n_det else ((slice(None), slice(None)),)
+    for rd, rs in row_halves:
+        for cd, cs in halves:
+            z = spec[..., rs, cs]
+            out[..., rd, cd] = z.real ** 2 + z.imag ** 2
+    return out
 
 
 def coarse_probe(fine_probe: np.ndarray, n_det: int, *, workers: int = 1) -> np.ndarray:

@@ -34,7 +34,7 @@ from ..geometry import GeometryConfig, beam_direction, rotation
 from ..threads import n_threads
 from .config import SimulateConfig
 from .cxi import ScanRecord, write_cxi
-from .detector import coarse_probe, far_field_intensity, record_frames
+from .detector import coarse_probe, detector_ramp, far_field_intensity, record_frames
 from .optics import transmission, wavelength_nm
 from .probe import probe_modes, zone_plate_probe
 from .project import footprint_bounds_nm, material_channels, ray_integrals
@@ -175,30 +175,81 @@ def _windows(grid: np.ndarray, j: np.ndarray, j_lo: np.ndarray, n_f: int) -> np.
     return np.stack([grid[..., r:r + n_f, c:c + n_f] for r, c in zip(r0, c0)], axis=-3)
 
 
-def _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, *, helicity):
-    """Expected intensities per photon: projection approximation, probe defocused by depth."""
+def _mode_weighted(inten: np.ndarray, weights: np.ndarray, scale: float,
+                   out: np.ndarray | None = None) -> np.ndarray:
+    """``scale * sum_m w_m I_m`` of (F, M, N, N) intensities, float64 (F, N, N)."""
+    if len(weights) == 1:
+        return np.multiply(inten[:, 0], np.float64(scale * weights[0]), out=out)
+    return np.einsum("fmij,m->fij", inten, np.asarray(weights, np.float64) * scale, out=out)
+
+
+def _defocused_modes(spec_modes: np.ndarray, kz_phase: np.ndarray, kz_prop: np.ndarray,
+                     bins: np.ndarray, bin_nm: float, ramp: np.ndarray):
+    """True probe modes propagated by ``bins * bin_nm`` (angular spectrum), centred, times ``ramp``.
+
+    For consecutive bins the transfer function is the previous one times
+    that of one bin (a complex multiply instead of a complex exponential per
+    frequency; float64 rounding).
+
+    Yields
+    ------
+    ndarray, (M, N_f, N_f) complex64, per bin (``bins`` sorted)
+    """
+    h, h_step, last = None, None, None
+    for b in bins:
+        if last is not None and b - last == 1:
+            if h_step is None:
+                h_step = np.exp(1j * bin_nm * kz_phase)
+            h = h * h_step
+        else:
+            h = np.exp(1j * (b * bin_nm) * kz_phase) * kz_prop
+        last = b
+        modes = sfft.ifft2(spec_modes * h, workers=1, overwrite_x=True)
+        modes = sfft.fftshift(modes, axes=(-2, -1))
+        modes *= ramp
+        yield modes.astype(np.complex64)
+
+
+def _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, *, helicity, scale=1.0, chunk=16):
+    """Expected intensities (times ``scale``): projection approximation, probe defocused by depth.
+
+    Frames are formed in chunks of ``chunk`` in one scratch buffer: each exit
+    wave is the product of its transmission window and the defocused modes
+    (which carry the detector ramp, so the detector is the FFT's corner),
+    written in place, then transformed in place.
+    """
     n = cfg.detector.n_pixels
     n_f, pf = n * cfg.oversample, proj.pixel_nm
     lam = wavelength_nm(cfg.energy_ev)
     tgrid = _transmission_grid(proj.integrals, proj, j_lo, j_hi, cfg=cfg, helicity=helicity)
-    clean = np.empty((len(j), n, n))
     bin_nm = cfg.probe.defocus_bin_nm
     bins = np.rint(depth / bin_nm).astype(np.int64)
+    order = np.argsort(bins, kind="stable")             # frames of one bin are contiguous
+    ubins, starts = np.unique(bins[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
     spec_modes = sfft.fft2(sfft.ifftshift(beam.true_fine, axes=(-2, -1)), workers=1)
     kz_phase, kz_prop = axial_phase_per_nm((n_f, n_f), pixel_nm=pf, wavelength_nm=lam)
-    for b in np.unique(bins):
-        h = np.exp(1j * (b * bin_nm) * kz_phase) * kz_prop
-        modes = sfft.fftshift(sfft.ifft2(spec_modes * h, workers=1), axes=(-2, -1))
-        sel = np.flatnonzero(bins == b)
-        win = _windows(tgrid, j[sel], j_lo, n_f)
-        inten = far_field_intensity(win[:, None] * modes.astype(np.complex64)[None], n,
-                                    workers=1)
-        clean[sel] = np.einsum("fmij,m->fij", inten, beam.weights)
-    return clean
+    ramp = detector_ramp(n_f, n)
+    r0 = j[:, 0] - n_f // 2 - j_lo[0]
+    c0 = j[:, 1] - n_f // 2 - j_lo[1]
+    buf = np.empty((chunk,) + spec_modes.shape, np.complex64)
+    clean = np.empty((len(j), n, n))                    # in the order of ``order``
+    modes_per_bin = _defocused_modes(spec_modes, kz_phase, kz_prop, ubins, bin_nm, ramp)
+    for b0, b1, modes in zip(starts, ends, modes_per_bin):
+        for start in range(b0, b1, chunk):
+            stop = min(start + chunk, b1)
+            psi = buf[:stop - start]
+            for q, i in enumerate(order[start:stop]):
+                np.multiply(tgrid[r0[i]:r0[i] + n_f, c0[i]:c0[i] + n_f], modes, out=psi[q])
+            inten = far_field_intensity(psi, n, workers=1, overwrite_x=True, ramped=True)
+            _mode_weighted(inten, beam.weights, scale, out=clean[start:stop])
+    out = np.empty_like(clean)
+    out[order] = clean
+    return out
 
 
-def _multislice_frames(proj, beam, cfg, j, j_lo, j_hi, *, helicity, chunk=8):
-    """Expected intensities per photon: multislice through the slabs at their true depths."""
+def _multislice_frames(proj, beam, cfg, j, j_lo, j_hi, *, helicity, scale=1.0, chunk=8):
+    """Expected intensities (times ``scale``): multislice through the slabs at their true depths."""
     n = cfg.detector.n_pixels
     n_f, pf = n * cfg.oversample, proj.pixel_nm
     lam = wavelength_nm(cfg.energy_ev)
@@ -210,8 +261,8 @@ def _multislice_frames(proj, beam, cfg, j, j_lo, j_hi, *, helicity, chunk=8):
         win = _windows(tslabs, j[sel], j_lo, n_f)                # (S, F, n_f, n_f)
         psi = multislice(win[:, :, None], proj.slab_centres_nm, pixel_nm=pf,
                          wavelength_nm=lam, incident=modes[None], workers=1)
-        inten = far_field_intensity(psi, n, workers=1)
-        clean[sel] = np.einsum("fmij,m->fij", inten, beam.weights)
+        inten = far_field_intensity(psi, n, workers=1, overwrite_x=True)
+        clean[sel] = _mode_weighted(inten, beam.weights, scale)
     return clean
 
 
@@ -236,10 +287,11 @@ def simulate_scan(proj: TiltProjection, beam: BeamModel, cfg: SimulateConfig, *,
     j_hi = j.max(axis=0) + n_f // 2
     photons_true = dc.photons_per_frame * (1.0 + dc.flux_error)
     if proj.slabs is not None:
-        clean = _multislice_frames(proj, beam, cfg, j, j_lo, j_hi, helicity=helicity)
+        clean = _multislice_frames(proj, beam, cfg, j, j_lo, j_hi, helicity=helicity,
+                                   scale=photons_true)
     else:
-        clean = _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, helicity=helicity)
-    clean *= photons_true
+        clean = _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, helicity=helicity,
+                                   scale=photons_true)
     index, kind, flux, rows = draw_corrupt_frames(n_frames, n, rate=dc.corrupt_rate,
                                                   rng=np.random.default_rng(s_corrupt))
     data = record_frames(clean, rng=np.random.default_rng(s_frames),
