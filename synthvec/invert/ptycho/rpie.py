@@ -57,12 +57,19 @@ The first pipeline run (100 iterations, sub-pixel shifts, beta 0.1) cost
 ~2.7 s CPU per scan; the defaults now (20 iterations, whole-pixel positions,
 beta 0.5) ~0.35 s, with a lower OD error against the truth (0.22 vs 0.37).
 
-The error of an iteration is computed from the same FFTs:
-by Parseval (orthonormal FFT), ``||psi' - psi||^2 = sum (|Psi| - sqrt I)^2``.
+The error of an iteration is ``sum ||psi' - psi||^2`` over its frames (by
+Parseval, ``sum (|Psi| - sqrt I)^2``), normalized by ``sum I``.
+
+Execution: scans with one probe for all positions run in the compiled sweep of
+:mod:`.kernels` (numba; a set's frames on ``n_threads()`` threads, FFTs by
+rocket-fft's DUCC0 inside, three fused passes per frame, the set's probe
+step and object weight in place); per-position probes (tilted-plane defocus,
+sub-pixel shifts, position refinement) run the numpy path ``_tilted_set``.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -70,7 +77,10 @@ import numpy as np
 import scipy.fft as sfft
 from numpy.lib.stride_tricks import as_strided
 
+from numba.typed import List as _TypedList
+
 from ...threads import n_threads
+from . import kernels as _k
 from .config import PtychoConfig
 
 try:  # scipy.fft's own pocketfft kernel, without the ~15-40 us of argument handling per call
@@ -79,6 +89,19 @@ except ImportError:  # pragma: no cover - other scipy layouts
     _c2c = None
 
 __all__ = ["update_sets", "ObjectGrid", "object_grid", "rpie"]
+
+_running = [0]                  # rpie calls running in this process (e.g. Dask thread workers)
+_running_lock = threading.Lock()
+
+
+def _sweep_threads() -> int:
+    """Threads of one compiled sweep: ``n_threads()`` shared by the rpie calls running now.
+
+    The pipeline runs scans as Dask thread tasks, ``n_threads()`` at a time; each sweep then
+    takes one thread instead of oversubscribing the cores (a set's frames are split over
+    its threads with a barrier per set: a descheduled thread stalls them all).
+    """
+    return max(1, n_threads() // max(1, _running[0]))
 
 
 def fft2(x: np.ndarray, *, forward: bool = True, workers: int = 1) -> np.ndarray:
@@ -168,10 +191,14 @@ class _Scan:
 
     obj: np.ndarray          # (Ny, Nx) complex64, updated in place
     view: np.ndarray         # (Ny-H+1, Nx-W+1, H, W) strided windows of obj
-    amps: list[np.ndarray]   # per set (k, H, W) float32 sqrt(I), FFT order
+    amps: list[np.ndarray]   # per set (k, H, W) float32 sqrt(I), FFT order (views of amp_flat)
     rows: list[np.ndarray]
     cols: list[np.ndarray]
     norm: float              # sum of intensities (error normalization)
+    amp_flat: np.ndarray     # (n, H, W) float32 sqrt(I) grouped by set (set s: starts[s]:starts[s+1])
+    rows_flat: np.ndarray    # (n,) int64 window corners in the same order
+    cols_flat: np.ndarray
+    starts: np.ndarray       # (n_sets + 1,) int64
     kernels: list[np.ndarray] | None = None  # per set (k, H, W) probe kernels, FFT order
     base: list[np.ndarray] | None = None     # per set Fresnel part of the kernels (or None)
     shifts: list[np.ndarray] | None = None   # per set (k, 2) sub-pixel probe shifts, px
@@ -230,9 +257,17 @@ def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray,
     sets = update_sets(grid.corners, (h, w), max_set_size)
     view = as_strided(obj, shape=(obj.shape[0] - h + 1, obj.shape[1] - w + 1, h, w),
                       strides=obj.strides * 2)
-    scan = _Scan(obj=obj, view=view, amps=[np.ascontiguousarray(amp[s]) for s in sets],
-                 rows=[grid.corners[s, 0] for s in sets], cols=[grid.corners[s, 1] for s in sets],
+    idx = np.concatenate(sets)
+    starts = np.concatenate([[0], np.cumsum([len(s) for s in sets])]).astype(np.int64)
+    amp_flat = np.ascontiguousarray(amp[idx])
+    rows_flat = np.ascontiguousarray(grid.corners[idx, 0], dtype=np.int64)
+    cols_flat = np.ascontiguousarray(grid.corners[idx, 1], dtype=np.int64)
+    scan = _Scan(obj=obj, view=view,
+                 amps=[amp_flat[a:b] for a, b in zip(starts[:-1], starts[1:])],
+                 rows=[rows_flat[a:b] for a, b in zip(starts[:-1], starts[1:])],
+                 cols=[cols_flat[a:b] for a, b in zip(starts[:-1], starts[1:])],
                  norm=float(np.sum(amp.astype(np.float64) ** 2)) or 1.0,
+                 amp_flat=amp_flat, rows_flat=rows_flat, cols_flat=cols_flat, starts=starts,
                  kernels=None if kernels is None else [np.ascontiguousarray(kernels[s])
                                                        for s in sets])
     if refine_shifts is not None:
@@ -267,19 +302,6 @@ def refine_positions(scan: _Scan, *, max_shift_px: float, gain: float = 1.0) -> 
     _apply_shifts(scan)
 
 
-def _object_weight(probe: np.ndarray, alpha: float, step: float, out: np.ndarray,
-                   tmp: np.ndarray) -> np.ndarray:
-    """``step conj(P) / ((1 - alpha)|P|^2 + alpha max|P|^2)`` into ``out`` (no allocation)."""
-    np.abs(probe, out=tmp)
-    tmp *= tmp
-    pmax = tmp.max()
-    tmp *= (1 - alpha) / step
-    tmp += alpha * pmax / step
-    np.conjugate(probe, out=out)
-    out /= tmp
-    return out
-
-
 def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
          rng: np.random.Generator, probe_constraint=None) -> tuple[np.ndarray, np.ndarray, float]:
     """Run ``cfg.iterations`` of batched rPIE on one or more scans sharing one probe.
@@ -298,21 +320,41 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
     error : (iterations, len(scans)) float64
     seconds_per_iteration : float
     """
-    workers = n_threads()
-    P = np.array(probe, dtype=np.complex64, copy=True)
+    with _running_lock:
+        _running[0] += 1
+    try:
+        return _rpie(scans, probe, cfg, rng, probe_constraint)
+    finally:
+        with _running_lock:
+            _running[0] -= 1
+
+
+def _rpie(scans, probe, cfg, rng, probe_constraint):
+    """:func:`rpie`'s body."""
+    P = np.array(probe, dtype=np.complex64, copy=True, order="C")
     h, w = P.shape
     kmax = max(len(a) for s in scans for a in s.amps)
     psi_b = np.empty((kmax, h, w), np.complex64)
-    mag_b = np.empty((kmax, h, w), np.float32)
-    pool = None
-    if cfg.thread_mode == "split" and workers >= 2:
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(max_workers=1)     # + this thread = 2 halves per set
-        psi_c, mag_c = np.empty_like(psi_b), np.empty_like(mag_b)
-    a, b = cfg.alpha, cfg.beta
+    f_b, g_b, num_b = np.empty_like(psi_b), np.empty_like(psi_b), np.empty_like(psi_b)
+    den_b = np.empty((kmax, h, w), np.float32)
+    dsum, nsum = np.empty((h, w), np.float32), np.empty((h, w), np.complex64)
+    a = cfg.alpha
     wO = np.empty((h, w), np.complex64)
-    wtmp = np.empty((h, w), np.float32)
+    # the compiled sweep sees all scans' frames as one array, sets numbered globally
+    objs = _TypedList([sc.obj for sc in scans])
+    if len(scans) == 1:
+        amps, rows, cols, starts = (scans[0].amp_flat, scans[0].rows_flat, scans[0].cols_flat,
+                                    scans[0].starts)
+    else:
+        amps = np.concatenate([sc.amp_flat for sc in scans])
+        rows = np.concatenate([sc.rows_flat for sc in scans])
+        cols = np.concatenate([sc.cols_flat for sc in scans])
+        f_off = np.cumsum([0] + [len(sc.amp_flat) for sc in scans])
+        starts = np.concatenate([[0]] + [sc.starts[1:] + f_off[i]
+                                         for i, sc in enumerate(scans)]).astype(np.int64)
+    set_off = np.cumsum([0] + [len(sc.amps) for sc in scans])
+    n_frames = np.diff(starts)
+    tilted = np.array([sc.kernels is not None for sc in scans])
     errors = np.zeros((cfg.iterations, len(scans)))
     order = [(i, j) for j in range(max(len(s.amps) for s in scans))
              for i, s in enumerate(scans) if j < len(s.amps)]
@@ -322,59 +364,48 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
         obj_vel = [np.zeros_like(sc.obj) for sc in scans]
     P_prev, P_vel = P.copy(), np.zeros_like(P)
     last_err = np.inf
+    choice = _k.ThreadChoice(_sweep_threads())
     t0 = time.perf_counter()
     for it in range(cfg.iterations):
         upd_probe = cfg.probe_update and it >= cfg.probe_update_start
         refine = cfg.position_refinement and it >= cfg.position_refinement_start
+        choice.limit(_sweep_threads())                  # fewer when more rpie calls run
+        workers = choice.cur            # cfg.thread_mode: the same either way
         if cfg.set_order == "random":
             perms = [rng.permutation(len(s.amps)) for s in scans]
             sched = [(i, perms[i][j]) for i, j in order]
         else:
             sched = order
-        _object_weight(P, a, cfg.object_step, wO, wtmp)
+        sched_scan = np.array([i for i, _ in sched], dtype=np.int64)
+        sched_set = np.array([set_off[i] + s for i, s in sched], dtype=np.int64)
+        _k.object_weight(P, a, cfg.object_step, wO, dsum)
         err = errors[it]
-        for i, s in sched:
-            sc = scans[i]
-            if sc.kernels is not None:
-                P = _tilted_set(sc, s, P, cfg, upd_probe, err, i, workers, refine)
+        t = 0
+        while t < len(sched):
+            if tilted[sched_scan[t]]:
+                i, s = sched[t]
+                P = _tilted_set(scans[i], s, P, cfg, upd_probe, err, i, workers, refine)
                 if upd_probe:
-                    _object_weight(P, a, cfg.object_step, wO, wtmp)
+                    _k.object_weight(P, a, cfg.object_step, wO, dsum)
+                t += 1
                 continue
-            am = sc.amps[s]
-            k = len(am)
-            r, c = sc.rows[s], sc.cols[s]
-            if pool is not None and k >= 2:
-                m = (k + 1) // 2
-                fut = pool.submit(_chunk, sc.view, am[m:], r[m:], c[m:], P, wO, psi_c, mag_c,
-                                  1, upd_probe)
-                e, num, den = _chunk(sc.view, am[:m], r[:m], c[:m], P, wO, psi_b, mag_b, 1,
-                                     upd_probe)
-                e2, num2, den2 = fut.result()
-                e += e2
-                if upd_probe:
-                    num += num2
-                    den += den2
-            else:
-                # threaded pocketfft only pays from ~8 frames of 64 x 64 (measured: at 2-4
-                # frames workers=2 is 10-40 % slower than workers=1)
-                e, num, den = _chunk(sc.view, am, r, c, P, wO, psi_b, mag_b,
-                                     workers if k >= 8 else 1, upd_probe)
-            err[i] += e
-            if upd_probe:
-                dmax = den.max()
-                den *= (1 - b)
-                den += b * dmax
-                num /= den
-                if cfg.probe_step != 1.0:
-                    num *= cfg.probe_step
-                P += num
-                _object_weight(P, a, cfg.object_step, wO, wtmp)
+            n_thr, n_sets = choice.plan()   # a run of plain sets: compiled calls
+            t1 = t + 1
+            while t1 < min(len(sched), t + n_sets) and not tilted[sched_scan[t1]]:
+                t1 += 1
+            _k.set_threads(n_thr)
+            tc = time.perf_counter()
+            _k.sweep(objs, P, wO, amps, rows, cols, starts, sched_scan[t:t1], sched_set[t:t1],
+                     a, cfg.beta, cfg.object_step, cfg.probe_step, upd_probe,
+                     psi_b, f_b, g_b, num_b, den_b, dsum, nsum, err)
+            choice.done(time.perf_counter() - tc, int(n_frames[sched_set[t:t1]].sum()))
+            t = t1
         for sc in scans:
             if refine and sc.steps is not None:
                 refine_positions(sc, max_shift_px=cfg.max_position_shift_px,
                                  gain=cfg.position_gain)
         if upd_probe and probe_constraint is not None:
-            P = probe_constraint(P).astype(np.complex64)
+            P = np.ascontiguousarray(probe_constraint(P), dtype=np.complex64)
         for i, sc in enumerate(scans):
             err[i] /= sc.norm
         # epoch momentum (mPIE, Maiden et al. 2017): v <- eta v + (x - x_prev), x <- x + eta v;
@@ -387,11 +418,9 @@ def rpie(scans: list[_Scan], probe: np.ndarray, cfg: PtychoConfig, *,
         if upd_probe and mom_p > 0:
             _momentum_step(P, P_prev, P_vel, mom_p, restart)
             if not restart and probe_constraint is not None:
-                P = probe_constraint(P).astype(np.complex64)
+                P = np.ascontiguousarray(probe_constraint(P), dtype=np.complex64)
         P_prev[...] = P
     spi = (time.perf_counter() - t0) / cfg.iterations
-    if pool is not None:
-        pool.shutdown()
     return P, errors, spi
 
 
@@ -408,37 +437,6 @@ def _momentum_step(x: np.ndarray, prev: np.ndarray, vel: np.ndarray, eta: float,
         vel += x - prev
         x += eta * vel
     prev[...] = x
-
-
-def _chunk(view, am, r, c, P, wO, psi_b, mag_b, workers, upd_probe):
-    """Forward model, modulus projection and object update of disjoint windows.
-
-    Returns the error sum and, for the probe update, the sums over the chunk
-    of ``conj(O_k) dpsi_k`` and ``|O_k|^2``.
-    """
-    k = len(am)
-    psi, mag = psi_b[:k], mag_b[:k]
-    op = view[r, c]                                  # gather (copy)
-    np.multiply(op, P, out=psi)
-    Psi = fft2(psi, workers=workers)
-    np.abs(Psi, out=mag)
-    np.maximum(mag, 1e-30, out=mag)
-    np.divide(am, mag, out=mag)
-    Psi *= mag                                       # modulus projection
-    d = fft2(Psi, forward=False, workers=workers)
-    d -= psi                                         # psi' - psi
-    e = np.vdot(d, d).real
-    np.multiply(d, wO, out=psi)
-    psi += op
-    view[r, c] = psi                                 # disjoint windows: exact
-    if not upd_probe:
-        return e, None, None
-    np.abs(op, out=mag)
-    mag *= mag
-    den = mag.sum(axis=0)
-    np.conjugate(op, out=op)
-    op *= d
-    return e, op.sum(axis=0), den
 
 
 def _tilted_set(sc: _Scan, s: int, P: np.ndarray, cfg: PtychoConfig, upd_probe: bool,

@@ -1,0 +1,334 @@
+"""Compiled kernels of the batched rPIE sweep (numba, with rocket-fft's DUCC0 FFT inside).
+
+Why compiled: on benchmark P1 (289 frames of 64 x 64 in ~74 update sets of ~4
+frames) the numpy engine spent about as long on per-set Python overhead and
+~13 elementwise passes over each set (gather, multiply, abs, divide, multiply,
+subtract, vdot, weight multiply, add, scatter, probe sums) as on the FFTs, and
+ran a set's FFTs on one thread (pocketfft's threads only pay from ~8 frames).
+Here one call runs a whole sweep: per update set, the members' frames are
+processed in parallel (``prange``; their windows are disjoint, so the writes
+to the object never meet), each frame in three fused passes around an
+in-place forward and inverse FFT (``rocket_fft.c2c``: the DUCC0 kernel that
+also backs ``scipy.fft``, orthonormal scale ``1/sqrt(H W)``):
+
+1. ``psi = O[window] P``;
+2. ``Psi <- sqrt(I) Psi / max(|Psi|, 1e-30)`` (modulus projection);
+3. ``d = F^-1[Psi] - psi``; error ``+= |d|^2``; probe-step terms
+   ``conj(O) d`` and ``|O|^2`` of the member; ``O[window] <- O + w_O d``.
+
+The probe step of a set (sum over its members, rPIE's beta denominator) and
+the object weight ``w_O = step conj(P) / ((1 - alpha)|P|^2 + alpha max|P|^2)``
+follow serially. The arithmetic is the numpy engine's, in the same float32
+precision; only the error sum is accumulated in float64.
+
+Thread count: the caller sets ``numba.set_num_threads`` (see
+:func:`set_threads`); the FFTs inside run single-threaded.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import rocket_fft  # noqa: F401  (numba overloads of the DUCC0 FFT: rocket_fft.c2c below)
+from numba import njit, prange
+from rocket_fft import c2c
+
+__all__ = ["set_threads", "ThreadChoice", "object_weight", "sweep"]
+
+
+def set_threads(n: int) -> int:
+    """Set numba's thread count for this thread to ``n`` (capped at numba's pool size).
+
+    Returns the count set.
+    """
+    n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(n)
+    return n
+
+
+class ThreadChoice:
+    """Thread count of each compiled sweep call: ``n`` unless one thread measures faster.
+
+    A sweep meets a barrier per update set (74 per P1 iteration). When other
+    processes hold the cores, a descheduled thread stalls every barrier: P1 on
+    the 2-core machine under load ran 600 ms/iteration on 2 threads, 17 ms on
+    one. So the sets run in calls of ``chunk`` sets; now and then a call of
+    ``trial`` sets runs on the other count, and the count with the lower time
+    per frame (trial against the call before it) is kept. Trials back off
+    (every 16, 32, ... up to 1024 calls) while they lose. The thread count
+    never changes the result: each frame is computed by one thread and the
+    sums over a set run in member order.
+    """
+
+    def __init__(self, n: int, chunk: int = 8, trial: int = 2):
+        self.chunk, self.trial = chunk, trial
+        self.n = 0
+        self.limit(n)
+
+    def limit(self, n: int) -> None:
+        """Start over with at most ``n`` threads when that bound changed."""
+        n = max(1, int(n))
+        if n != self.n:
+            self.n, self.cur, self.other = n, n, 1
+            self.prev = np.inf          # seconds per frame of the last call on ``cur``
+            self.interval, self.next_trial, self.calls = 16, 4, 0
+            self.trying = False
+
+    def plan(self) -> tuple[int, int]:
+        """(threads, sets) of the next call; then run it and call :meth:`done`."""
+        self.trying = self.cur != self.other and self.calls >= self.next_trial
+        if self.trying:
+            return self.other, self.trial
+        return self.cur, self.chunk
+
+    def done(self, seconds: float, frames: int) -> None:
+        """Report the wall time of the call just run and its number of frames."""
+        per = seconds / max(frames, 1)
+        self.calls += 1
+        if not self.trying:
+            self.prev = per
+            return
+        if per < self.prev:
+            self.cur, self.other = self.other, self.cur
+            self.prev, self.interval = per, 16
+        else:
+            self.interval = min(2 * self.interval, 1024)
+        self.next_trial = self.calls + self.interval
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _max2d(a):
+    """Largest element of a (H, W) float32 array without NaN (eight running maxima per
+    row: a single running maximum is a serial chain that does not vectorize)."""
+    h, w = a.shape
+    w8 = w - w % 8
+    m = np.full(8, -np.inf, dtype=np.float32)
+    for y in range(h):
+        row = a[y]
+        for x0 in range(0, w8, 8):
+            for lane in range(8):
+                v = row[x0 + lane]
+                m[lane] = v if v > m[lane] else m[lane]
+        for x in range(w8, w):
+            v = row[x]
+            m[0] = v if v > m[0] else m[0]
+    best = m[0]
+    for lane in range(1, 8):
+        if m[lane] > best:
+            best = m[lane]
+    return best
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def object_weight(probe, alpha, step, out, p2):
+    """``out = step conj(P) / ((1 - alpha)|P|^2 + alpha max|P|^2)``, float32 arithmetic.
+
+    Parameters
+    ----------
+    probe : (H, W) complex64
+    alpha, step : float
+    out : (H, W) complex64, written
+    p2 : (H, W) float32, work buffer (``|P|^2`` on return)
+    """
+    h, w = probe.shape
+    for y in range(h):
+        prow = probe[y]
+        qrow = p2[y]
+        for x in range(w):
+            p = prow[x]
+            qrow[x] = p.real * p.real + p.imag * p.imag
+    pmax = _max2d(p2)
+    fa = np.float32((1.0 - alpha) / step)
+    fb = np.float32(alpha) * pmax / np.float32(step)
+    for y in range(h):
+        prow = probe[y]
+        qrow = p2[y]
+        orow = out[y]
+        for x in range(w):
+            p = prow[x]
+            den = qrow[x] * fa + fb
+            orow[x] = np.complex64(complex(p.real / den, -p.imag / den))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _probe_step(probe, num, den, k, beta, step, dsum, nsum):
+    """``P += step N / ((1 - beta) S + beta max S)``, ``N = sum_k num_k``, ``S = sum_k den_k``
+    (in place; sums in member order, as numpy's ``sum(axis=0)``; ``dsum``, ``nsum``: (H, W)
+    work buffers, ``S`` and ``N`` on return)."""
+    h, w = probe.shape
+    for y in range(h):
+        srow = dsum[y]
+        nrow = nsum[y]
+        d0 = den[0, y]
+        n0 = num[0, y]
+        for x in range(w):
+            srow[x] = d0[x]
+            nrow[x] = n0[x]
+        for m in range(1, k):
+            dm = den[m, y]
+            nm = num[m, y]
+            for x in range(w):
+                srow[x] = srow[x] + dm[x]
+                nrow[x] = nrow[x] + nm[x]
+    dmax = _max2d(dsum)
+    fa = np.float32(1.0 - beta)
+    fb = np.float32(beta) * dmax
+    fs = np.float32(step)
+    for y in range(h):
+        srow = dsum[y]
+        nrow = nsum[y]
+        prow = probe[y]
+        for x in range(w):
+            g = fs / (srow[x] * fa + fb)
+            prow[x] = np.complex64(complex(prow[x].real + nrow[x].real * g,
+                                           prow[x].imag + nrow[x].imag * g))
+
+
+_TINY = np.float32(1e-30)                      # the modulus projection's floor on |Psi|
+_NORMAL = np.float32(np.finfo(np.float32).tiny)  # below: |Psi|^2 lost to underflow
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _exit_wave(obj, probe, r, c, psi):
+    """``psi = O[r:r+H, c:c+W] P``."""
+    h, w = probe.shape
+    for y in range(h):
+        orow = obj[r + y, c:c + w]
+        prow = probe[y]
+        out = psi[y]
+        for x in range(w):
+            a = orow[x]
+            b = prow[x]
+            out[x] = np.complex64(complex(a.real * b.real - a.imag * b.imag,
+                                          a.real * b.imag + a.imag * b.real))
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _project(f, am, g):
+    """``g = am f / max(|f|, 1e-30)`` (modulus projection), ``f`` unchanged.
+
+    ``|f|`` as ``sqrt(re^2 + im^2)`` in float32 (vectorizes; numpy's ``abs``
+    is ``hypot``, 8x slower); a row where a square underflows is redone with
+    ``hypot``.
+    """
+    h, w = f.shape
+    for y in range(h):
+        frow = f[y]
+        arow = am[y]
+        grow = g[y]
+        n_small = 0
+        for x in range(w):
+            zr = frow[x].real
+            zi = frow[x].imag
+            m2 = zr * zr + zi * zi
+            n_small += 1 if m2 < _NORMAL else 0
+            s = arow[x] / max(np.sqrt(m2), _TINY)
+            grow[x] = np.complex64(complex(zr * s, zi * s))
+        if n_small:
+            for x in range(w):
+                zr = frow[x].real
+                zi = frow[x].imag
+                s = arow[x] / max(np.float32(np.hypot(zr, zi)), _TINY)
+                grow[x] = np.complex64(complex(zr * s, zi * s))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _update(obj, w_obj, r, c, psi, back, num, den, upd_probe):
+    """``d = back - psi``; ``O[window] += w_O d``; probe terms ``conj(O) d``, ``|O|^2``
+    (old ``O``) when ``upd_probe``. Returns ``sum |d|^2`` (float64 over float32 rows;
+    ``reassoc`` lets the row sums vectorize)."""
+    h, w = psi.shape
+    acc = 0.0
+    for y in range(h):
+        orow = obj[r + y, c:c + w]
+        brow = back[y]
+        prow = psi[y]
+        wrow = w_obj[y]
+        a2 = np.float32(0.0)
+        if upd_probe:
+            nrow = num[y]
+            drow = den[y]
+            for x in range(w):
+                dr = brow[x].real - prow[x].real
+                di = brow[x].imag - prow[x].imag
+                a2 += dr * dr + di * di
+                o = orow[x]
+                nrow[x] = np.complex64(complex(o.real * dr + o.imag * di,
+                                               o.real * di - o.imag * dr))
+                drow[x] = o.real * o.real + o.imag * o.imag
+                wr = wrow[x].real
+                wi = wrow[x].imag
+                orow[x] = np.complex64(complex(o.real + (dr * wr - di * wi),
+                                               o.imag + (dr * wi + di * wr)))
+        else:
+            for x in range(w):
+                dr = brow[x].real - prow[x].real
+                di = brow[x].imag - prow[x].imag
+                a2 += dr * dr + di * di
+                o = orow[x]
+                wr = wrow[x].real
+                wi = wrow[x].imag
+                orow[x] = np.complex64(complex(o.real + (dr * wr - di * wi),
+                                               o.imag + (dr * wi + di * wr)))
+        acc += a2
+    return acc
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _frame(obj, probe, w_obj, am, r, c, psi, f, g, num, den, upd_probe, axes, scale):
+    """One member of a set: exit wave, FFT, projection, inverse FFT, update. Returns
+    its ``sum |psi' - psi|^2``."""
+    _exit_wave(obj, probe, r, c, psi)
+    c2c(psi, f, axes, True, scale, 1)
+    _project(f, am, g)
+    c2c(g, g, axes, False, scale, 1)
+    return _update(obj, w_obj, r, c, psi, g, num, den, upd_probe)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def sweep(objs, probe, w_obj, amps, rows, cols, starts, sched_scan, sched_set, alpha, beta,
+          object_step, probe_step, upd_probe, psi, fbuf, gbuf, num, den, dsum, nsum, err):
+    """Run the update sets ``sched_set`` (of scans ``sched_scan``) in order, in place.
+
+    Parameters
+    ----------
+    objs : numba.typed.List of (Ny, Nx) complex64
+        Objects of the scans, updated in place.
+    probe : (H, W) complex64
+        Updated in place when ``upd_probe``.
+    w_obj : (H, W) complex64
+        Object weight of ``probe`` (:func:`object_weight`); kept current.
+    amps : (n, H, W) float32
+        ``sqrt(I)`` of every frame of every scan, FFT order, grouped by set.
+    rows, cols : (n,) int64
+        Window corners of those frames.
+    starts : (n_sets + 1,) int64
+        Set ``s`` is frames ``starts[s]:starts[s + 1]``.
+    sched_scan, sched_set : (m,) int64
+        The schedule: scan and (global) set index of each step.
+    psi, fbuf, gbuf, num : (kmax, H, W) complex64
+        Work buffers (kmax = largest set).
+    den : (kmax, H, W) float32
+    dsum : (H, W) float32
+    nsum : (H, W) complex64
+    err : (n_scans,) float64
+        ``sum |psi' - psi|^2`` of each scan is added here.
+    """
+    h, w = probe.shape
+    e = np.zeros(psi.shape[0])
+    axes = np.arange(2)
+    scale = 1.0 / np.sqrt(h * w)       # orthonormal
+    for t in range(len(sched_set)):
+        obj = objs[sched_scan[t]]
+        j0 = starts[sched_set[t]]
+        k = starts[sched_set[t] + 1] - j0
+        for m in prange(k):     # disjoint windows: the members' writes never meet
+            e[m] = _frame(obj, probe, w_obj, amps[j0 + m], rows[j0 + m], cols[j0 + m], psi[m],
+                          fbuf[m], gbuf[m], num[m], den[m], upd_probe, axes, scale)
+        tot = 0.0
+        for m in range(k):
+            tot += e[m]
+        err[sched_scan[t]] += tot
+        if upd_probe:
+            _probe_step(probe, num, den, k, beta, probe_step, dsum, nsum)
+            object_weight(probe, alpha, object_step, w_obj, dsum)
