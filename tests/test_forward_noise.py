@@ -123,7 +123,7 @@ def test_rounded_normal_sigma_zero_draws_nothing():
 @pytest.mark.parametrize("lam, sigma", [(0.3, 0.5), (2.5, 0.5), (0.05, 2.0), (9.0, 1.0),
                                         (POISSON_INVERSION_MAX + 2.0, 0.7), (6.0, 0.0)])
 def test_noisy_counts_joint_law_is_the_product(lam, sigma):
-    """(k, rint(e)) from one recycled uniform: chi-square of the 2D table vs the product pmf."""
+    """(k, rint(e)) drawn together: chi-square of the 2D table vs the product pmf."""
     n = 300_000
     counts, idx, k = noisy_counts(np.full(n, lam), sigma, rng=np.random.default_rng(11))
     assert counts.dtype == np.float32 and counts.shape == (n,)

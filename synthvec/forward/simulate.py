@@ -21,6 +21,7 @@ the tilted sample, and the corrupt frames.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import dask
@@ -34,7 +35,7 @@ from ..geometry import GeometryConfig, beam_direction, rotation
 from ..threads import n_threads
 from .config import SimulateConfig
 from .cxi import ScanRecord, write_cxi
-from .detector import coarse_probe, detector_ramp, far_field_intensity, record_frames
+from .detector import coarse_probe, far_field_intensity, record_frames
 from .optics import transmission, wavelength_nm
 from .probe import probe_modes, zone_plate_probe
 from .project import footprint_bounds_nm, material_channels, ray_integrals
@@ -176,38 +177,76 @@ def _windows(grid: np.ndarray, j: np.ndarray, j_lo: np.ndarray, n_f: int) -> np.
 
 
 def _mode_weighted(inten: np.ndarray, weights: np.ndarray, scale: float,
-                   out: np.ndarray | None = None) -> np.ndarray:
-    """``scale * sum_m w_m I_m`` of (F, M, N, N) intensities, float64 (F, N, N)."""
+                   out: np.ndarray) -> np.ndarray:
+    """``out = scale * sum_m w_m I_m`` of (F, M, N, N) intensities; out (F, N, N) float64."""
     if len(weights) == 1:
-        return np.multiply(inten[:, 0], np.float64(scale * weights[0]), out=out)
+        np.copyto(out, inten[:, 0])                 # widen first: mixed-type loops are slow
+        out *= scale * weights[0]
+        return out
     return np.einsum("fmij,m->fij", inten, np.asarray(weights, np.float64) * scale, out=out)
 
 
-def _defocused_modes(spec_modes: np.ndarray, kz_phase: np.ndarray, kz_prop: np.ndarray,
-                     bins: np.ndarray, bin_nm: float, ramp: np.ndarray):
-    """True probe modes propagated by ``bins * bin_nm`` (angular spectrum), centred, times ``ramp``.
+@lru_cache(maxsize=8)
+def _bin_transfer(n_f: int, n_det: int, pixel_nm: float, wavelength_nm_: float,
+                  bin_nm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rolled spectral factors of the defocused probe: the propagating mask and the transfer
+    function of one depth bin, both ``np.roll(., N // 2)`` in both axes (read-only, complex128).
 
-    For consecutive bins the transfer function is the previous one times
-    that of one bin (a complex multiply instead of a complex exponential per
-    frequency; float64 rounding).
+    Why rolled: for even N_f, ``fftshift(ifft2(Z)) = ifft2(Z (-1)^(kx + ky))`` and
+    ``detector_ramp * ifft2(Z) = ifft2(np.roll(Z, N // 2))`` (DFT shift theorems, exact), so
+    the centred probe times the ramp is one inverse FFT of rolled, signed spectra.
+    """
+    phase, prop = axial_phase_per_nm((n_f, n_f), pixel_nm=pixel_nm,
+                                     wavelength_nm=wavelength_nm_)
+    h = n_det // 2
+    mask = np.roll(prop.astype(np.complex128), (h, h), axis=(0, 1))
+    step = np.roll(np.exp(1j * bin_nm * phase) * prop, (h, h), axis=(0, 1))
+    mask.flags.writeable = False
+    step.flags.writeable = False
+    return mask, step
+
+
+def _unit_power(base: np.ndarray, start: np.ndarray, exponent: int) -> np.ndarray:
+    """``start * base^|exponent|`` (conj(base) for a negative exponent) by repeated squaring;
+    ``base`` has entries of modulus 1 or 0 (float64 rounding)."""
+    out = start.copy()
+    base = np.conj(base) if exponent < 0 else base.copy()
+    e = abs(int(exponent))
+    while e:
+        if e & 1:
+            out *= base
+        e >>= 1
+        if e:
+            base *= base
+    return out
+
+
+def _defocused_modes(fine_modes: np.ndarray, n_det: int, pixel_nm: float,
+                     wavelength_nm_: float, bins: np.ndarray, bin_nm: float):
+    """True probe modes propagated by ``bins * bin_nm`` (angular spectrum), centred, times
+    :func:`~.detector.detector_ramp`, per depth bin (``bins`` sorted ascending).
+
+    The transfer function of a bin is that of the previous one times that of
+    one bin (a complex multiply per frequency instead of a complex exponential).
 
     Yields
     ------
-    ndarray, (M, N_f, N_f) complex64, per bin (``bins`` sorted)
+    ndarray, (M, N_f, N_f) complex64, per bin
     """
-    h, h_step, last = None, None, None
+    n_f = fine_modes.shape[-1]
+    mask, step = _bin_transfer(n_f, n_det, float(pixel_nm), float(wavelength_nm_),
+                               float(bin_nm))
+    k = np.arange(n_f)
+    sign = np.where((k[:, None] + k[None, :]) % 2, -1.0, 1.0)          # (-1)^(kx + ky)
+    spec = sfft.fft2(sfft.ifftshift(fine_modes, axes=(-2, -1)), workers=1) * sign
+    spec = np.roll(spec, (n_det // 2, n_det // 2), axis=(-2, -1))
+    h, last = None, None
+    buf = np.empty(spec.shape, np.complex64)
     for b in bins:
-        if last is not None and b - last == 1:
-            if h_step is None:
-                h_step = np.exp(1j * bin_nm * kz_phase)
-            h = h * h_step
-        else:
-            h = np.exp(1j * (b * bin_nm) * kz_phase) * kz_prop
+        h = h * step if last is not None and b - last == 1 else _unit_power(step, mask, b)
         last = b
-        modes = sfft.ifft2(spec_modes * h, workers=1, overwrite_x=True)
-        modes = sfft.fftshift(modes, axes=(-2, -1))
-        modes *= ramp
-        yield modes.astype(np.complex64)
+        np.multiply(spec, h, out=buf, casting="same_kind")
+        yield sfft.ifft2(buf, workers=1)
 
 
 def _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, *, helicity, scale=1.0, chunk=16):
@@ -227,14 +266,11 @@ def _projection_frames(proj, beam, cfg, j, j_lo, j_hi, depth, *, helicity, scale
     order = np.argsort(bins, kind="stable")             # frames of one bin are contiguous
     ubins, starts = np.unique(bins[order], return_index=True)
     ends = np.append(starts[1:], len(order))
-    spec_modes = sfft.fft2(sfft.ifftshift(beam.true_fine, axes=(-2, -1)), workers=1)
-    kz_phase, kz_prop = axial_phase_per_nm((n_f, n_f), pixel_nm=pf, wavelength_nm=lam)
-    ramp = detector_ramp(n_f, n)
     r0 = j[:, 0] - n_f // 2 - j_lo[0]
     c0 = j[:, 1] - n_f // 2 - j_lo[1]
-    buf = np.empty((chunk,) + spec_modes.shape, np.complex64)
+    buf = np.empty((chunk,) + beam.true_fine.shape, np.complex64)
     clean = np.empty((len(j), n, n))                    # in the order of ``order``
-    modes_per_bin = _defocused_modes(spec_modes, kz_phase, kz_prop, ubins, bin_nm, ramp)
+    modes_per_bin = _defocused_modes(beam.true_fine, n, pf, lam, ubins, bin_nm)
     for b0, b1, modes in zip(starts, ends, modes_per_bin):
         for start in range(b0, b1, chunk):
             stop = min(start + chunk, b1)
@@ -262,7 +298,7 @@ def _multislice_frames(proj, beam, cfg, j, j_lo, j_hi, *, helicity, scale=1.0, c
         psi = multislice(win[:, :, None], proj.slab_centres_nm, pixel_nm=pf,
                          wavelength_nm=lam, incident=modes[None], workers=1)
         inten = far_field_intensity(psi, n, workers=1, overwrite_x=True)
-        clean[sel] = _mode_weighted(inten, beam.weights, scale)
+        _mode_weighted(inten, beam.weights, scale, out=clean[sel])
     return clean
 
 
