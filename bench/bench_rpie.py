@@ -6,11 +6,16 @@
 The floor is one batched forward + inverse 64 x 64 FFT of all 289 frames
 (complex64, ``scipy.fft``, ``workers=n_threads()``), measured in this run
 between the reconstructions (best of many). Each reconstruction is repeated
-and the best time kept (the machine is shared). Rows:
+and the best time kept (the machine is shared: the first line says how busy
+its cores were just before the run; the compiled sweep meets a barrier per
+update set, so it needs the cores to itself to use two). ``--quick`` runs the
+true-probe, 1-thread and nominal+probe rows only. Rows:
 
 - ``true-probe``: 100 iterations from the true probe, no probe update
   (P1's anchor setting), NRMSE in P1's "phase" mode;
-- ``true-probe split``: the same with each set split over two threads;
+- ``true-probe, 1 thread``: the same with ``SYNTHVEC_THREADS=1`` for the
+  reconstruction (the floor keeps its ``n_threads()`` workers): what the
+  compiled sweep costs without its second thread;
 - ``true-probe a=0.1``: the same with the peers' alpha 0.1;
 - ``fixed order``: colouring order of the update sets instead of random;
 - ``nominal+probe``: 100 iterations from a nominal probe (the true one
@@ -53,6 +58,21 @@ from synthvec.invert.ptycho.probe import defocus_probe
 from synthvec.threads import n_threads
 
 BENCH = Path("/work/shared/bench")
+
+
+def busy_cores(seconds: float = 1.0) -> float:
+    """Cores busy (all processes) over ``seconds``, from /proc/stat (nan elsewhere)."""
+    def ticks():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v) - v[3] - v[4], sum(v)     # busy (all but idle, iowait), total
+    try:
+        b0, t0 = ticks()
+        time.sleep(seconds)
+        b1, t1 = ticks()
+    except OSError:
+        return float("nan")
+    return (b1 - b0) / max(t1 - t0, 1) * (os.cpu_count() or 1)
 
 
 def fft_floor(n_frames: int, shape: tuple[int, int], reps: int = 30) -> float:
@@ -110,7 +130,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--p1", default="/tmp/p1")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="only the true-probe row")
+    ap.add_argument("--quick", action="store_true",
+                    help="only the true-probe, 1-thread and nominal+probe rows")
     ap.add_argument("--sim", default="/tmp/ptycho_data/cxi/scan_s1_t08_p.cxi",
                     help="a simulated CXI scan for the 'sim quick' rows (skipped if absent)")
     a = ap.parse_args()
@@ -123,17 +144,27 @@ def main() -> int:
     data = read_cxi(cxi)
     truth = np.load(Path(a.p1) / "p1_truth.npz")
     print(f"threads={n_threads()} frames={data.frames.shape} "
-          f"SYNTHVEC_THREADS={os.environ.get('SYNTHVEC_THREADS')}")
+          f"SYNTHVEC_THREADS={os.environ.get('SYNTHVEC_THREADS')} "
+          f"busy cores before the run: {busy_cores():.2f} of {os.cpu_count()}")
     floors = []
     rows = []
 
     sim_rows = []
 
-    def run(name, d, cfg, mode):
+    def run(name, d, cfg, mode, threads=None):
         best, res = np.inf, None
+        env = os.environ.get("SYNTHVEC_THREADS")
         for _ in range(a.repeats):
             floors.append(fft_floor(*d.frames.shape[:1], d.frames.shape[1:]))
-            res = reconstruct(d, cfg)
+            if threads:
+                os.environ["SYNTHVEC_THREADS"] = str(threads)
+            try:
+                res = reconstruct(d, cfg)
+            finally:
+                if env is None:
+                    os.environ.pop("SYNTHVEC_THREADS", None)
+                else:
+                    os.environ["SYNTHVEC_THREADS"] = env
             best = min(best, res.seconds_per_iteration)
         floors.append(fft_floor(*d.frames.shape[:1], d.frames.shape[1:]))
         err = p1.nrmse(res.object, truth["object"], mode)
@@ -155,15 +186,15 @@ def main() -> int:
     base = PtychoConfig(iterations=100, probe_update=False, bad_frames="off")
     true_d = dataclasses.replace(data, probe=truth["probe"])
     run("true-probe", true_d, base, "phase")
-    run("true-probe split", true_d, dataclasses.replace(base, thread_mode="split"), "phase")
+    run("true-probe, 1 thread", true_d, base, "phase", threads=1)
+    nominal = defocus_probe(truth["probe"], dz_nm=300.0, pixel_nm=data.pixel_nm,
+                            wavelength_nm=data.wavelength_nm)
+    nom_d = dataclasses.replace(data, probe=nominal)
+    upd = dataclasses.replace(base, probe_update=True)
+    run("nominal+probe", nom_d, upd, "complex")
     if not a.quick:
         run("true-probe a=0.1", true_d, dataclasses.replace(base, alpha=0.1), "phase")
         run("fixed order", true_d, dataclasses.replace(base, set_order="fixed"), "phase")
-        nominal = defocus_probe(truth["probe"], dz_nm=300.0, pixel_nm=data.pixel_nm,
-                                wavelength_nm=data.wavelength_nm)
-        nom_d = dataclasses.replace(data, probe=nominal)
-        upd = dataclasses.replace(base, probe_update=True)
-        run("nominal+probe", nom_d, upd, "complex")
         run("nominal+probe, set=1", nom_d, dataclasses.replace(upd, max_set_size=1),
             "complex")
         run("nominal+probe+pupil", nom_d,
@@ -183,7 +214,7 @@ def main() -> int:
         for dc in ("off", "pupil_phase", "tilted_plane"):
             run(f"tilt {THETA_DEG:.0f} {dc}", tilt_d,
                 dataclasses.replace(upd, defocus_correction=dc), "complex")
-    if a.sim and Path(a.sim).exists():
+    if a.sim and Path(a.sim).exists() and not a.quick:
         sim = read_cxi(a.sim)
         run_sim("sim quick, defaults", sim, PtychoConfig())
         run_sim("sim quick, old defaults", sim,

@@ -47,17 +47,18 @@ def set_threads(n: int) -> int:
 
 
 class ThreadChoice:
-    """Thread count of each compiled sweep call: ``n`` unless one thread measures faster.
+    """Thread count of each compiled sweep call: ``n`` or one, whichever measures faster.
 
     A sweep meets a barrier per update set (74 per P1 iteration). When other
     processes hold the cores, a descheduled thread stalls every barrier: P1 on
     the 2-core machine under load ran 600 ms/iteration on 2 threads, 17 ms on
-    one. So the sets run in calls of ``chunk`` sets; now and then a call of
-    ``trial`` sets runs on the other count, and the count with the lower time
-    per frame (trial against the call before it) is kept. Trials back off
-    (every 16, 32, ... up to 1024 calls) while they lose. The thread count
-    never changes the result: each frame is computed by one thread and the
-    sums over a set run in member order.
+    one. So the sets run in calls of ``chunk`` sets, and each count keeps an
+    estimate of its seconds per frame: the count in use from its calls (mean
+    of the old estimate and the new call, so a stall shows at once), the other
+    from a trial call of ``trial`` sets now and then (after 2 calls, then 16,
+    32, ... up to 1024 calls after each lost trial). The count with the lower
+    estimate is used, one thread to start with. The thread count never changes the result: each frame is
+    computed by one thread and the sums over a set run in member order.
     """
 
     def __init__(self, n: int, chunk: int = 8, trial: int = 2):
@@ -69,9 +70,9 @@ class ThreadChoice:
         """Start over with at most ``n`` threads when that bound changed."""
         n = max(1, int(n))
         if n != self.n:
-            self.n, self.cur, self.other = n, n, 1
-            self.prev = np.inf          # seconds per frame of the last call on ``cur``
-            self.interval, self.next_trial, self.calls = 16, 4, 0
+            self.n, self.cur, self.other = n, 1, n     # one first: cheap if the cores are held
+            self.est = {n: np.inf, 1: np.inf}   # seconds per frame
+            self.interval, self.next_trial, self.calls = 16, 2, 0
             self.trying = False
 
     def plan(self) -> tuple[int, int]:
@@ -85,15 +86,16 @@ class ThreadChoice:
         """Report the wall time of the call just run and its number of frames."""
         per = seconds / max(frames, 1)
         self.calls += 1
-        if not self.trying:
-            self.prev = per
-            return
-        if per < self.prev:
-            self.cur, self.other = self.other, self.cur
-            self.prev, self.interval = per, 16
+        if self.trying:
+            self.est[self.other] = per
+            won = per < self.est[self.cur]
+            self.interval = 16 if won else min(2 * self.interval, 1024)
+            self.next_trial = self.calls + self.interval
         else:
-            self.interval = min(2 * self.interval, 1024)
-        self.next_trial = self.calls + self.interval
+            old = self.est[self.cur]
+            self.est[self.cur] = per if not np.isfinite(old) else 0.5 * (old + per)
+        if self.est[self.other] < self.est[self.cur]:
+            self.cur, self.other = self.other, self.cur
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
