@@ -147,7 +147,7 @@ def record_frames(clean: np.ndarray, *, rng: np.random.Generator, background: fl
     distributions without forming ``e`` (same law, a fraction of the cost).
 
     Photon and readout noise are drawn for all frames at once from ``rng``,
-    whose consumption depends on ``clean`` only; faults are applied afterwards
+    before and independently of the faults, which are applied afterwards
     from ``fault_rng``: a flux drop by a factor f thins the photons binomially
     (exactly Poisson(f lambda)); a readout malfunction adds an offset
     ``readout_fault_counts (1 + U)``, U uniform in [0, 1), to a band of rows
