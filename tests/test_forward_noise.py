@@ -172,3 +172,54 @@ def test_noisy_counts_invariants(means, sigma, seed):
         photons = np.zeros(lam.size)
         photons[idx] = k
         np.testing.assert_array_equal(counts, photons)
+
+
+class _Scripted:
+    """A stand-in Generator whose ``random`` returns scripted values (counts the draws)."""
+
+    def __init__(self, values):
+        self.values = list(values)
+        self.drawn = 0
+
+    def random(self, size):
+        out = np.array(self.values[self.drawn:self.drawn + size], float)
+        assert out.size == size, "more uniforms drawn than scripted"
+        self.drawn += size
+        return out
+
+    def poisson(self, lam):
+        assert np.size(lam) == 0, "no mean above the threshold here"
+        return np.zeros(0, np.int64)
+
+
+def test_cell_refinement_decides_exactly_at_exp_minus_lambda():
+    """A 16-bit cell holding exp(-lambda) is refined with the rest of the uniform: U just
+    below exp(-lambda) gives k = 0, just above k = 1; cells wholly below or above decide
+    without a draw (below: k = 0; above: a candidate, refined)."""
+    from synthvec.forward.noise import _poisson_sparse
+    lam = 0.3
+    m = 2 ** 16
+    c = int(np.floor(np.exp(-lam) * m))          # the cell holding exp(-lam)
+    v_star = np.exp(-lam) * m - c                 # U = (c + V) / m equals exp(-lam) here
+    cells = np.array([c - 1, c, c, c + 1], np.uint16)
+    rng = _Scripted([v_star - 1e-6, v_star + 1e-6, 0.5])
+    idx, k = _poisson_sparse(np.full(4, lam), cells, rng=rng, threshold=12.0)
+    got = np.zeros(4, int)
+    got[idx] = k
+    assert got.tolist() == [0, 0, 1, 1]
+    assert rng.drawn == 3                         # the first cell needed no draw
+
+
+def test_rounded_normal_cells_straddling_a_step_are_refined():
+    """The CDF step between d = -1 and d = 0 (Phi(-1/2 / sigma)) falls inside one 16-bit cell:
+    the refined uniform decides on which side; other cells are read from the table."""
+    from synthvec.forward.noise import _rounded_normal_from_cells
+    sigma, m = 0.5, 2 ** 16
+    step = stats.norm.cdf(-0.5 / sigma)
+    c = int(np.floor(step * m))
+    v_star = step * m - c
+    cells = np.array([c - 1, c, c, c + 1], np.uint16)
+    rng = _Scripted([v_star - 1e-6, v_star + 1e-6])
+    d = _rounded_normal_from_cells(cells, sigma, rng)
+    assert d.tolist() == [-1, -1, 0, 0]
+    assert rng.drawn == 2
