@@ -355,6 +355,8 @@ def _rpie(scans, probe, cfg, rng, probe_constraint):
     set_off = np.cumsum([0] + [len(sc.amps) for sc in scans])
     n_frames = np.diff(starts)
     tilted = np.array([sc.kernels is not None for sc in scans])
+    any_tilted = bool(tilted.any())
+    n_set = 0                       # numba threads last set
     errors = np.zeros((cfg.iterations, len(scans)))
     order = [(i, j) for j in range(max(len(s.amps) for s in scans))
              for i, s in enumerate(scans) if j < len(s.amps)]
@@ -378,6 +380,7 @@ def _rpie(scans, probe, cfg, rng, probe_constraint):
             sched = order
         sched_scan = np.array([i for i, _ in sched], dtype=np.int64)
         sched_set = np.array([set_off[i] + s for i, s in sched], dtype=np.int64)
+        fr_cum = np.concatenate([[0], np.cumsum(n_frames[sched_set])])
         _k.object_weight(P, a, cfg.object_step, wO, dsum)
         err = errors[it]
         t = 0
@@ -390,15 +393,16 @@ def _rpie(scans, probe, cfg, rng, probe_constraint):
                 t += 1
                 continue
             n_thr, n_sets = choice.plan()   # a run of plain sets: compiled calls
-            t1 = t + 1
-            while t1 < min(len(sched), t + n_sets) and not tilted[sched_scan[t1]]:
-                t1 += 1
-            _k.set_threads(n_thr)
+            t1 = min(len(sched), t + n_sets)
+            if any_tilted:
+                t1 = t + 1 + int(np.argmax(np.append(tilted[sched_scan[t + 1:t1]], True)))
+            if n_thr != n_set:
+                n_set = _k.set_threads(n_thr)
             tc = time.perf_counter()
             _k.sweep(objs, P, wO, amps, rows, cols, starts, sched_scan[t:t1], sched_set[t:t1],
                      a, cfg.beta, cfg.object_step, cfg.probe_step, upd_probe,
                      psi_b, f_b, g_b, num_b, den_b, dsum, nsum, err)
-            choice.done(time.perf_counter() - tc, int(n_frames[sched_set[t:t1]].sum()))
+            choice.done(time.perf_counter() - tc, int(fr_cum[t1] - fr_cum[t]))
             t = t1
         for sc in scans:
             if refine and sc.steps is not None:
