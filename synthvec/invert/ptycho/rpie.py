@@ -61,10 +61,17 @@ The error of an iteration is ``sum ||psi' - psi||^2`` over its frames (by
 Parseval, ``sum (|Psi| - sqrt I)^2``), normalized by ``sum I``.
 
 Execution: scans with one probe for all positions run in the compiled sweep of
-:mod:`.kernels` (numba; a set's frames on ``n_threads()`` threads, FFTs by
-rocket-fft's DUCC0 inside, three fused passes per frame, the set's probe
-step and object weight in place); per-position probes (tilted-plane defocus,
-sub-pixel shifts, position refinement) run the numpy path ``_tilted_set``.
+:mod:`.kernels` (numba; a set's frames on up to ``n_threads()`` threads, FFTs
+by rocket-fft's DUCC0 inside, three fused passes per frame, the set's probe
+step and object weight in place; the thread count is picked per call by
+measurement, see ``kernels.ThreadChoice``); per-position probes (tilted-plane
+defocus, sub-pixel shifts, position refinement) run the numpy path
+``_tilted_set``. Speed on P1 (``bench/bench_rpie.py --quick``, idle 2-core
+machine, ratio to the batched scipy.fft floor of the same run): numpy engine
+18.1 ms/iteration (3.2x) from the true probe, 28.1 ms (4.9x) with probe
+update; compiled sweep 7.8 ms (1.3x) and 9.5 ms (1.6x), 11.4 ms (2.0x) on one
+thread; NRMSE unchanged (0.0151 / 0.0255). Where one thread's time goes:
+578 DUCC0 64 x 64 FFTs 7.9 ms, the fused passes 2.0 ms, probe steps 1.2 ms.
 """
 
 from __future__ import annotations
