@@ -353,4 +353,7 @@ def test_tilt_range_sweep_is_three_symmetric_ranges():
               for r in runs]
     assert ranges == [(-44.0, 44.0), (-62.0, 62.0), (-74.0, 74.0)]
     assert {r.scenario.run.name for r in runs} == {"tilt_range"}
-    assert spec.columns == ["run.name", "geometry.tilt_min_deg", "geometry.tilt_max_deg"]
+    assert spec.columns == ["run.name", "ptycho.upsample", "ptycho.iterations",
+                            "geometry.tilt_min_deg", "geometry.tilt_max_deg"]
+    # the committed report's engine: plain rPIE, whatever high_dose.toml uses now
+    assert {(r.scenario.ptycho.upsample, r.scenario.ptycho.iterations) for r in runs} == {(1, 20)}
