@@ -108,7 +108,8 @@ def _problem(seed, h=16, w=12, n_scans=2):
 
 
 @pytest.mark.parametrize("upd_probe", [False, True])
-def test_sweep_matches_numpy_reference(upd_probe):
+@pytest.mark.parametrize("parallel", [False, True])
+def test_sweep_matches_numpy_reference(upd_probe, parallel):
     objs, probe, amps, rows, cols, starts, set_scan = _problem(4)
     h, w = probe.shape
     for a, b in zip(starts[:-1], starts[1:]):   # the premise: members of a set are disjoint
@@ -131,7 +132,7 @@ def test_sweep_matches_numpy_reference(upd_probe):
     buf = [np.empty((kmax, h, w), np.complex64) for _ in range(4)]
     K.sweep(List(work), P, wO, amps, rows, cols, starts, sched_scan, sched_set, alpha, beta,
             ostep, pstep, upd_probe, *buf, np.empty((kmax, h, w), np.float32), dsum,
-            np.empty((h, w), np.complex64), err)
+            np.empty((h, w), np.complex64), err, parallel)
     for o, r in zip(work, ref_objs):
         np.testing.assert_allclose(o, r, atol=2e-5 * np.abs(r).max())
     np.testing.assert_allclose(P, ref_P, atol=2e-5 * np.abs(ref_P).max())
@@ -144,12 +145,13 @@ def test_sweep_matches_numpy_reference(upd_probe):
 
 
 def test_thread_count_does_not_change_the_result():
-    """Each frame is computed by one thread and set sums run in member order: bitwise equal."""
+    """Each frame is computed by one thread and set sums run in member order: bitwise equal
+    (serial kernel and two threads)."""
     objs, probe, amps, rows, cols, starts, set_scan = _problem(6)
     h, w = probe.shape
     kmax = int(np.diff(starts).max())
     out = []
-    for n in (1, 2):
+    for n in (1, 2):                # serial kernel, then two OpenMP threads
         K.set_threads(n)
         work, P = [o.copy() for o in objs], probe.copy()
         wO, dsum = np.empty((h, w), np.complex64), np.empty((h, w), np.float32)
@@ -158,7 +160,8 @@ def test_thread_count_does_not_change_the_result():
         K.sweep(List(work), P, wO, amps, rows, cols, starts, set_scan.astype(np.int64),
                 np.arange(len(set_scan), dtype=np.int64), 0.05, 0.5, 1.0, 1.0, True,
                 *[np.empty((kmax, h, w), np.complex64) for _ in range(4)],
-                np.empty((kmax, h, w), np.float32), dsum, np.empty((h, w), np.complex64), err)
+                np.empty((kmax, h, w), np.float32), dsum, np.empty((h, w), np.complex64), err,
+                n > 1)
         out.append((work, P, err))
     K.set_threads(1)
     for a, b in zip(out[0][0], out[1][0]):
@@ -185,3 +188,36 @@ def test_thread_choice_keeps_the_faster_count_and_backs_off():
     assert c.cur == 1 and c.plan()[0] == 1
     c.limit(1)                              # one thread allowed: no trials at all
     assert all(c.plan()[0] == 1 for _ in range(5))
+
+
+def test_forked_child_runs_the_sweep_serially():
+    """GNU OpenMP kills a child forked from a process that used it at its first parallel
+    region; the engine's child must not start one (and must still compute)."""
+    import os
+    import warnings
+
+    K.set_threads(2)                     # this process has used OpenMP threads
+    assert K.parallel_allowed()
+    r, w = os.pipe()
+    with warnings.catch_warnings():      # Python >= 3.12 warns on fork() with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:                         # child: report, never return into pytest
+        ok = not K.parallel_allowed()
+        try:
+            from synthvec.invert.ptycho import PtychoConfig, reconstruct
+
+            from .test_ptycho_synth import dataset
+            os.environ["SYNTHVEC_THREADS"] = "2"
+            res = reconstruct(dataset(noise=False)[0],
+                              PtychoConfig(iterations=2, probe_update=False, bad_frames="off"))
+            ok = ok and bool(np.isfinite(res.error).all())
+        except BaseException:
+            ok = False
+        os.write(w, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(w)
+    msg = os.read(r, 1)
+    os.waitpid(pid, 0)
+    K.set_threads(1)
+    assert msg == b"1"

@@ -27,13 +27,27 @@ Thread count: the caller sets ``numba.set_num_threads`` (see
 
 from __future__ import annotations
 
+import os
+
 import numba
 import numpy as np
 import rocket_fft  # noqa: F401  (numba overloads of the DUCC0 FFT: rocket_fft.c2c below)
 from numba import njit, prange
 from rocket_fft import c2c
 
-__all__ = ["set_threads", "ThreadChoice", "object_weight", "sweep"]
+__all__ = ["set_threads", "parallel_allowed", "ThreadChoice", "object_weight", "sweep"]
+
+_omp_pid: list[int] = []        # the process that started numba's OpenMP threads
+
+
+def parallel_allowed() -> bool:
+    """Whether this process may run the sweep on numba's (OpenMP) threads.
+
+    GNU OpenMP does not survive ``fork``: a child forked from a process that
+    used it is killed at its first parallel region ("fork() called from a
+    process already using GNU OpenMP"). Such a child runs the sweep serially.
+    """
+    return not _omp_pid or _omp_pid[0] == os.getpid()
 
 
 def set_threads(n: int) -> int:
@@ -42,6 +56,8 @@ def set_threads(n: int) -> int:
     Returns the count set.
     """
     n = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
+    if not _omp_pid:
+        _omp_pid.append(os.getpid())
     numba.set_num_threads(n)
     return n
 
@@ -288,8 +304,27 @@ def _frame(obj, probe, w_obj, am, r, c, psi, f, g, num, den, upd_probe, axes, sc
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def _members_parallel(obj, probe, w_obj, amps, rows, cols, j0, k, psi, fbuf, gbuf, num, den,
+                      upd_probe, axes, scale, e):
+    """The ``k`` members of a set from frame ``j0`` on the numba threads; errors into ``e``."""
+    for m in prange(k):     # disjoint windows: the members' writes never meet
+        e[m] = _frame(obj, probe, w_obj, amps[j0 + m], rows[j0 + m], cols[j0 + m], psi[m],
+                      fbuf[m], gbuf[m], num[m], den[m], upd_probe, axes, scale)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _members_serial(obj, probe, w_obj, amps, rows, cols, j0, k, psi, fbuf, gbuf, num, den,
+                    upd_probe, axes, scale, e):
+    """:func:`_members_parallel` on the calling thread (no OpenMP)."""
+    for m in range(k):
+        e[m] = _frame(obj, probe, w_obj, amps[j0 + m], rows[j0 + m], cols[j0 + m], psi[m],
+                      fbuf[m], gbuf[m], num[m], den[m], upd_probe, axes, scale)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def sweep(objs, probe, w_obj, amps, rows, cols, starts, sched_scan, sched_set, alpha, beta,
-          object_step, probe_step, upd_probe, psi, fbuf, gbuf, num, den, dsum, nsum, err):
+          object_step, probe_step, upd_probe, psi, fbuf, gbuf, num, den, dsum, nsum, err,
+          parallel):
     """Run the update sets ``sched_set`` (of scans ``sched_scan``) in order, in place.
 
     Parameters
@@ -315,6 +350,9 @@ def sweep(objs, probe, w_obj, amps, rows, cols, starts, sched_scan, sched_set, a
     nsum : (H, W) complex64
     err : (n_scans,) float64
         ``sum |psi' - psi|^2`` of each scan is added here.
+    parallel : bool
+        Members of a set on numba's threads (OpenMP; see :func:`parallel_allowed`), else on
+        the calling thread.
     """
     h, w = probe.shape
     e = np.zeros(psi.shape[0])
@@ -324,9 +362,12 @@ def sweep(objs, probe, w_obj, amps, rows, cols, starts, sched_scan, sched_set, a
         obj = objs[sched_scan[t]]
         j0 = starts[sched_set[t]]
         k = starts[sched_set[t] + 1] - j0
-        for m in prange(k):     # disjoint windows: the members' writes never meet
-            e[m] = _frame(obj, probe, w_obj, amps[j0 + m], rows[j0 + m], cols[j0 + m], psi[m],
-                          fbuf[m], gbuf[m], num[m], den[m], upd_probe, axes, scale)
+        if parallel:
+            _members_parallel(obj, probe, w_obj, amps, rows, cols, j0, k, psi, fbuf, gbuf, num,
+                              den, upd_probe, axes, scale, e)
+        else:
+            _members_serial(obj, probe, w_obj, amps, rows, cols, j0, k, psi, fbuf, gbuf, num,
+                            den, upd_probe, axes, scale, e)
         tot = 0.0
         for m in range(k):
             tot += e[m]

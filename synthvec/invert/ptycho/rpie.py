@@ -106,8 +106,12 @@ def _sweep_threads() -> int:
 
     The pipeline runs scans as Dask thread tasks, ``n_threads()`` at a time; each sweep then
     takes one thread instead of oversubscribing the cores (a set's frames are split over
-    its threads with a barrier per set: a descheduled thread stalls them all).
+    its threads with a barrier per set: a descheduled thread stalls them all). One in a
+    process forked from one that used numba's OpenMP threads (see
+    ``kernels.parallel_allowed``).
     """
+    if not _k.parallel_allowed():
+        return 1
     return max(1, n_threads() // max(1, _running[0]))
 
 
@@ -403,12 +407,12 @@ def _rpie(scans, probe, cfg, rng, probe_constraint):
             t1 = min(len(sched), t + n_sets)
             if any_tilted:
                 t1 = t + 1 + int(np.argmax(np.append(tilted[sched_scan[t + 1:t1]], True)))
-            if n_thr != n_set:
+            if n_thr > 1 and n_thr != n_set:
                 n_set = _k.set_threads(n_thr)
             tc = time.perf_counter()
             _k.sweep(objs, P, wO, amps, rows, cols, starts, sched_scan[t:t1], sched_set[t:t1],
                      a, cfg.beta, cfg.object_step, cfg.probe_step, upd_probe,
-                     psi_b, f_b, g_b, num_b, den_b, dsum, nsum, err)
+                     psi_b, f_b, g_b, num_b, den_b, dsum, nsum, err, n_thr > 1)
             choice.done(time.perf_counter() - tc, int(fr_cum[t1] - fr_cum[t]))
             t = t1
         for sc in scans:
