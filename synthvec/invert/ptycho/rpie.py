@@ -206,7 +206,7 @@ class _Scan:
     rows: list[np.ndarray]
     cols: list[np.ndarray]
     norm: float              # sum of intensities (error normalization)
-    amp_flat: np.ndarray     # (n, H, W) float32 sqrt(I) grouped by set (set s: starts[s]:starts[s+1])
+    amp_flat: np.ndarray     # (n, H, W) float32 sqrt(I) by set (set s: starts[s]:starts[s + 1])
     rows_flat: np.ndarray    # (n,) int64 window corners in the same order
     cols_flat: np.ndarray
     starts: np.ndarray       # (n_sets + 1,) int64
