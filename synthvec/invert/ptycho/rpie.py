@@ -88,6 +88,7 @@ from numba.typed import List as _TypedList
 
 from ...threads import n_threads
 from . import kernels as _k
+from . import kernels_tilted as _kt
 from .config import PtychoConfig
 
 try:  # scipy.fft's own pocketfft kernel, without the ~15-40 us of argument handling per call
@@ -367,6 +368,9 @@ def _rpie(scans, probe, cfg, rng, probe_constraint):
     n_frames = np.diff(starts)
     tilted = np.array([sc.kernels is not None for sc in scans])
     any_tilted = bool(tilted.any())
+    if any_tilted:      # pj, psi, f, g, back, o2, p2, unused (k, 2) steps
+        t_bufs = (np.empty_like(psi_b), psi_b, f_b, g_b, num_b, den_b, np.empty_like(den_b),
+                  np.zeros((kmax, 2)))
     n_set = 0                       # numba threads last set
     errors = np.zeros((cfg.iterations, len(scans)))
     order = [(i, j) for j in range(max(len(s.amps) for s in scans))
@@ -383,7 +387,6 @@ def _rpie(scans, probe, cfg, rng, probe_constraint):
         upd_probe = cfg.probe_update and it >= cfg.probe_update_start
         refine = cfg.position_refinement and it >= cfg.position_refinement_start
         choice.limit(_sweep_threads())                  # fewer when more rpie calls run
-        workers = choice.cur            # cfg.thread_mode: the same either way
         if cfg.set_order == "random":
             perms = [rng.permutation(len(s.amps)) for s in scans]
             sched = [(i, perms[i][j]) for i, j in order]
@@ -398,7 +401,12 @@ def _rpie(scans, probe, cfg, rng, probe_constraint):
         while t < len(sched):
             if tilted[sched_scan[t]]:
                 i, s = sched[t]
-                P = _tilted_set(scans[i], s, P, cfg, upd_probe, err, i, workers, refine)
+                n_thr = choice.plan()[0]
+                if n_thr > 1 and n_thr != n_set:
+                    n_set = _k.set_threads(n_thr)
+                tc = time.perf_counter()
+                err[i] += _tilted_set(scans[i], s, P, cfg, upd_probe, refine, t_bufs, n_thr > 1)
+                choice.done(time.perf_counter() - tc, len(scans[i].rows[s]))
                 if upd_probe:
                     _k.object_weight(P, a, cfg.object_step, wO, dsum)
                 t += 1
@@ -455,43 +463,17 @@ def _momentum_step(x: np.ndarray, prev: np.ndarray, vel: np.ndarray, eta: float,
 
 
 def _tilted_set(sc: _Scan, s: int, P: np.ndarray, cfg: PtychoConfig, upd_probe: bool,
-                err: np.ndarray, i: int, workers: int, refine: bool = False) -> np.ndarray:
-    """One update set with a propagated probe per position (tilted-plane defocus).
+                refine: bool, bufs: tuple, parallel: bool) -> float:
+    """One update set with a propagated probe per position (tilted-plane defocus, sub-pixel
+    shifts, position refinement): :func:`.kernels_tilted.tilted_set`, in place.
 
-    Position j sees ``P_j = F^-1[F[P] K_j]``; the object update uses ``P_j``
-    in the rPIE formula, and the probe step of each member is propagated back
-    by ``conj(K_j)`` (the adjoint of the unitary propagation) before summing.
-    About twice the FFTs of the plain set update.
+    Returns the set's ``sum |psi' - psi|^2``; with ``refine`` (and a scan prepared for it)
+    the members' Gauss-Newton shift steps go to ``sc.steps[s]`` / ``sc.weights[s]``.
     """
-    a, b = cfg.alpha, cfg.beta
-    K = sc.kernels[s]
-    am = sc.amps[s]
-    r, c = sc.rows[s], sc.cols[s]
-    Pf = fft2(P, workers=workers)
-    Pj = fft2(Pf[None] * K, forward=False, workers=workers)
-    op = sc.view[r, c]
-    psi = op * Pj
-    Psi = fft2(psi, workers=workers)
-    mag = np.maximum(np.abs(Psi), 1e-30)
-    Psi *= am / mag
-    d = fft2(Psi, forward=False, workers=workers)
-    d -= psi
-    err[i] += np.vdot(d, d).real
-    if sc.steps is not None and refine:
-        # Gauss-Newton step of each member's shift: d(psi)/d(shift) = -grad(P_j) O_j
-        for ax in (0, 1):
-            jac = -np.gradient(Pj, axis=ax + 1) * op
-            num = np.real(np.sum(np.conj(jac) * d, axis=(1, 2)))
-            den = np.sum(np.abs(jac) ** 2, axis=(1, 2))
-            sc.steps[s][:, ax] = num / (den + 1e-30)
-            sc.weights[s][:, ax] = den
-    p2 = np.abs(Pj) ** 2
-    pmax = p2.reshape(len(p2), -1).max(axis=1)[:, None, None]
-    sc.view[r, c] = op + cfg.object_step * np.conj(Pj) * d / ((1 - a) * p2 + a * pmax)
-    if upd_probe:
-        o2 = (np.abs(op) ** 2).sum(axis=0)
-        g = np.conj(op) * d
-        back = fft2(g, workers=workers) * np.conj(K)
-        num = fft2(back.sum(axis=0), forward=False, workers=workers)
-        P = (P + cfg.probe_step * num / ((1 - b) * o2 + b * o2.max())).astype(np.complex64)
-    return P
+    k = len(sc.rows[s])
+    do_ref = refine and sc.steps is not None
+    steps = sc.steps[s] if do_ref else bufs[-1][:k]
+    weights = sc.weights[s] if do_ref else bufs[-1][:k]
+    return _kt.tilted_set(sc.obj, P, sc.kernels[s], sc.amps[s], sc.rows[s], sc.cols[s],
+                          cfg.alpha, cfg.beta, cfg.object_step, cfg.probe_step, upd_probe,
+                          do_ref, steps, weights, *bufs[:-1], parallel)
