@@ -64,13 +64,16 @@ Execution: scans with one probe for all positions run in the compiled sweep of
 :mod:`.kernels` (numba; a set's frames on up to ``n_threads()`` threads, FFTs
 by rocket-fft's DUCC0 inside, three fused passes per frame, the set's probe
 step and object weight in place; the thread count is picked per call by
-measurement, see ``kernels.ThreadChoice``); per-position probes (tilted-plane
-defocus, sub-pixel shifts, position refinement) run the numpy path
-``_tilted_set``. Speed on P1 (``bench/bench_rpie.py --quick``, idle 2-core
-machine, ratio to the batched scipy.fft floor of the same run): numpy engine
-18.1 ms/iteration (3.2x) from the true probe, 28.1 ms (4.9x) with probe
-update; compiled sweep 7.8 ms (1.3x) and 9.5 ms (1.6x), 11.4 ms (2.0x) on one
-thread; NRMSE unchanged (0.0151 / 0.0255). Where one thread's time goes:
+measurement, see ``kernels.ThreadChoice``); sets with a probe per position
+(tilted-plane defocus, sub-pixel shifts, position refinement) run
+:func:`.kernels_tilted.tilted_set` (4 FFTs per frame; P1 at 60 deg with
+tilted_plane, one thread: 58 ms/iteration in numpy, 32 ms compiled).
+
+Speed on P1 (``bench/bench_rpie.py --quick``, idle 2-core machine, ratio to
+the batched scipy.fft floor of the same run): numpy engine 18.1 ms/iteration
+(3.2x) from the true probe, 28.1 ms (4.9x) with probe update; compiled
+sweep 7.8 ms (1.3x) and 9.5 ms (1.6x), 11.4 ms (2.0x) on one thread; NRMSE
+unchanged (0.0151 / 0.0255). Where one thread's time goes:
 578 DUCC0 64 x 64 FFTs 7.9 ms, the fused passes 2.0 ms, probe steps 1.2 ms.
 """
 
@@ -82,7 +85,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft as sfft
-from numpy.lib.stride_tricks import as_strided
 
 from numba.typed import List as _TypedList
 
@@ -202,7 +204,6 @@ class _Scan:
     """One scan prepared for the sweep: per-set amplitudes and window corners."""
 
     obj: np.ndarray          # (Ny, Nx) complex64, updated in place
-    view: np.ndarray         # (Ny-H+1, Nx-W+1, H, W) strided windows of obj
     amps: list[np.ndarray]   # per set (k, H, W) float32 sqrt(I), FFT order (views of amp_flat)
     rows: list[np.ndarray]
     cols: list[np.ndarray]
@@ -267,14 +268,12 @@ def prepare_scan(frames: np.ndarray, grid: ObjectGrid, obj: np.ndarray,
     h, w = frames.shape[1:]
     amp = np.sqrt(np.maximum(np.fft.ifftshift(frames, axes=(-2, -1)), 0)).astype(np.float32)
     sets = update_sets(grid.corners, (h, w), max_set_size)
-    view = as_strided(obj, shape=(obj.shape[0] - h + 1, obj.shape[1] - w + 1, h, w),
-                      strides=obj.strides * 2)
     idx = np.concatenate(sets)
     starts = np.concatenate([[0], np.cumsum([len(s) for s in sets])]).astype(np.int64)
     amp_flat = np.ascontiguousarray(amp[idx])
     rows_flat = np.ascontiguousarray(grid.corners[idx, 0], dtype=np.int64)
     cols_flat = np.ascontiguousarray(grid.corners[idx, 1], dtype=np.int64)
-    scan = _Scan(obj=obj, view=view,
+    scan = _Scan(obj=obj,
                  amps=[amp_flat[a:b] for a, b in zip(starts[:-1], starts[1:])],
                  rows=[rows_flat[a:b] for a, b in zip(starts[:-1], starts[1:])],
                  cols=[cols_flat[a:b] for a, b in zip(starts[:-1], starts[1:])],
