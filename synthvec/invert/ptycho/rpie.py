@@ -29,7 +29,7 @@ iterations): from the true probe both orders reach NRMSE 0.0153 (alpha
 order of the disjoint sets does not matter there. With probe update from a
 defocused nominal probe the batched probe steps (one per set, ~78 per
 sweep) reach complex NRMSE 0.026, the published one-position-at-a-time
-order (``max_set_size=1``, 289 probe steps per sweep) 0.031 (untested
+order (``max_set_size=1``, 289 probe steps per sweep) 0.028 (untested
 explanation: one step per set averages the Poisson noise of its members,
 where each single-position step follows one frame's noise).
 
@@ -48,10 +48,12 @@ then absorb other model errors, so it stays off by default.
 
 On the simulator's quick scenario (192 scans of 56-95 frames, probe rings
 filling the 64 x 64 window, 40 nm steps = 8 px) the windows of almost all
-positions overlap, so update sets hold 1-2 positions and the cost per
-frame is set by per-set overhead: about 2x the batched FFT floor of the same
-frames with one probe, about 3x with a probe per position (sub-pixel shifts or
-tilted-plane defocus: 4 FFTs per frame instead of 2). Probe-disc colouring
+positions overlap, so update sets hold 1-2 positions: a set's frames hardly
+split over two threads, and one scan costs 2.7x the batched (2-worker) FFT
+floor of the same frames with one probe, 6.3-6.7x with a probe per position
+(sub-pixel shifts or tilted-plane defocus: 4 FFTs per frame instead of 2;
+``bench_rpie.py`` 'sim quick' rows, idle machine). The pipeline runs
+``n_threads()`` scans at once, one thread each. Probe-disc colouring
 does not help there: 1 % of the nominal probe's energy lies beyond 32 px.
 The first pipeline run (100 iterations, sub-pixel shifts, beta 0.1) cost
 ~2.7 s CPU per scan; the defaults now (20 iterations, whole-pixel positions,
@@ -69,11 +71,13 @@ measurement, see ``kernels.ThreadChoice``); sets with a probe per position
 :func:`.kernels_tilted.tilted_set` (4 FFTs per frame; P1 at 60 deg with
 tilted_plane, one thread: 58 ms/iteration in numpy, 32 ms compiled).
 
-Speed on P1 (``bench/bench_rpie.py --quick``, idle 2-core machine, ratio to
-the batched scipy.fft floor of the same run): numpy engine 18.1 ms/iteration
-(3.2x) from the true probe, 28.1 ms (4.9x) with probe update; compiled
-sweep 7.8 ms (1.3x) and 9.5 ms (1.6x), 11.4 ms (2.0x) on one thread; NRMSE
-unchanged (0.0151 / 0.0255). Where one thread's time goes:
+Speed on P1 (``bench/bench_rpie.py``, idle 2-core machine, three runs,
+ratio to the batched scipy.fft floor of the same run, 4.8-5.8 ms; the numpy
+engine in two runs minutes apart, same floor): numpy engine 16-18
+ms/iteration (3.2x) from the true probe, 23-28 ms (4.7-4.9x) with probe
+update; compiled sweep 6.9-7.8 ms (1.3-1.5x) and 7.9-9.5 ms
+(1.6-1.9x), on one thread 9.6-11.4 ms (2.0-2.2x); NRMSE unchanged (0.0151 /
+0.0255). Where one thread's time goes:
 578 DUCC0 64 x 64 FFTs 7.9 ms, the fused passes 2.0 ms, probe steps 1.2 ms.
 """
 
