@@ -166,18 +166,6 @@ def test_config_rejects_bad_values():
         PtychoConfig(iterations=2, probe_update_start=5)
 
 
-def test_split_thread_mode_computes_the_same(monkeypatch):
-    """Splitting a set over two threads changes the speed only, not the result."""
-    monkeypatch.setenv("SYNTHVEC_THREADS", "2")
-    data, *_ = dataset(noise=True)
-    cfg = PtychoConfig(iterations=4, probe_update_start=1, bad_frames="off")
-    a = reconstruct(data, cfg)
-    b = reconstruct(data, dataclasses.replace(cfg, thread_mode="split"))
-    np.testing.assert_allclose(b.object, a.object, atol=1e-4)
-    np.testing.assert_allclose(b.probe, a.probe, atol=1e-4 * np.abs(a.probe).max())
-    np.testing.assert_allclose(b.error, a.error, rtol=1e-4)
-
-
 def test_subpixel_positions_are_modelled():
     """Frames made with the probe at fractional positions: modelling the fraction helps."""
     from synthvec.invert.ptycho.rpie import shift_kernels

@@ -57,9 +57,9 @@ class PtychoConfig(Section):
                               "colouring finds; 1: the published position-by-position rPIE, "
                               "for comparison).", ge=0)
     thread_mode: Literal["fft", "split"] = param(
-        "fft", doc="How a set uses threads: 'fft' (batched FFTs with workers=n_threads) or "
-        "'split' (the set's positions in two halves on two threads, FFT workers=1; same "
-        "result). Speed only.")
+        "fft", doc="No effect since rPIE's sweep is compiled (kernels.py: a set's frames run "
+        "in parallel, the thread count chosen per call by measurement); kept so scenario "
+        "files that set it still load.")
     shared_probe: bool = param(False, doc="Helicity pair at one tilt shares one probe "
                                "(same beam; ptypy #105); used by reconstruct_shared / pipeline.")
     subpixel_positions: bool = param(False, doc="Apply the sub-pixel part of each position "
