@@ -78,6 +78,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ...errors import ConfigError
+from . import kernels as _k
+from . import kernels_superres as _ksr
+from . import rpie as _rp
 from .config import PtychoConfig
 from .data import PtychoData
 from .rpie import (ObjectGrid, fft2, fresnel_kernels, object_grid, refine_positions,
@@ -291,14 +294,30 @@ def sr_rpie(scans: Sequence[SRScan], probe_f: np.ndarray, cfg: PtychoConfig, *,
     if cfg.object_momentum or cfg.probe_momentum:
         raise ConfigError("ptycho.upsample", "super-resolution (upsample > 1) does not support "
                           "momentum; set object_momentum and probe_momentum to 0")
+    with _rp._running_lock:       # shares n_threads() with the rpie calls running now
+        _rp._running[0] += 1
+    try:
+        return _sr_rpie(scans, probe_f, cfg, rng, probe_constraint, compiled=True)
+    finally:
+        with _rp._running_lock:
+            _rp._running[0] -= 1
+
+
+def _sr_rpie(scans: Sequence[SRScan], probe_f: np.ndarray, cfg: PtychoConfig,
+             rng: np.random.Generator, probe_constraint: Callable | None, *,
+             compiled: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`sr_rpie`'s body; ``compiled=False`` runs the numpy sets (:func:`_sr_set_numpy`,
+    kept for ``bench/bench_superres.py``)."""
     from ...threads import n_threads
 
-    workers = n_threads()
-    P = np.array(probe_f, np.complex64, copy=True)
-    a, b = cfg.alpha, cfg.beta
+    P = np.array(probe_f, np.complex64, copy=True, order="C")
     errors = np.zeros((cfg.iterations, len(scans)))
     order = [(i, j) for j in range(max(len(s.amps) for s in scans))
              for i, s in enumerate(scans) if j < len(s.amps)]
+    if compiled:
+        bufs = _buffers(scans, P.shape)
+        choice = _k.ThreadChoice(_rp._sweep_threads())
+        n_set = 0                   # numba threads last set
     t0 = time.perf_counter()
     for it in range(cfg.iterations):
         upd_probe = cfg.probe_update and it >= cfg.probe_update_start
@@ -308,9 +327,20 @@ def sr_rpie(scans: Sequence[SRScan], probe_f: np.ndarray, cfg: PtychoConfig, *,
             sched = [(i, perms[i][j]) for i, j in order]
         else:
             sched = order
-        for i, s in sched:
-            sc = scans[i]
-            errors[it, i] += _sr_set(sc, s, P, cfg, upd_probe, workers, refine)
+        if compiled:
+            choice.limit(_rp._sweep_threads())
+            for i, s in sched:
+                n_thr = choice.plan()[0]
+                if n_thr > 1 and n_thr != n_set:
+                    n_set = _k.set_threads(n_thr)
+                tc = time.perf_counter()
+                errors[it, i] += _sr_set(scans[i], s, P, cfg, upd_probe, refine, bufs,
+                                         n_thr > 1)
+                choice.done(time.perf_counter() - tc, len(scans[i].rows[s]))
+        else:
+            workers = n_threads()
+            for i, s in sched:
+                errors[it, i] += _sr_set_numpy(scans[i], s, P, cfg, upd_probe, workers, refine)
         for sc in scans:
             if refine and sc.steps is not None:
                 refine_positions(sc, max_shift_px=cfg.max_position_shift_px * sc.upsample,
@@ -323,9 +353,36 @@ def sr_rpie(scans: Sequence[SRScan], probe_f: np.ndarray, cfg: PtychoConfig, *,
     return P, errors, spi
 
 
+def _buffers(scans: Sequence[SRScan], shape: tuple[int, int]) -> tuple:
+    """Work buffers of :func:`.kernels_superres.sr_set` for the largest set of ``scans``:
+    pj, psi, f, g, back (complex64), o2, p2 (float32), (kmax, H, W); (kmax, 2) float64
+    steps for sets without refinement; a (1, H, W) kernel for sets without kernels."""
+    kmax = max(len(r) for sc in scans for r in sc.rows)
+    c = [np.empty((kmax, *shape), np.complex64) for _ in range(5)]
+    f = [np.empty((kmax, *shape), np.float32) for _ in range(2)]
+    return (*c, *f, np.zeros((kmax, 2)), np.ones((1, *shape), np.complex64))
+
+
 def _sr_set(sc: SRScan, s: int, P: np.ndarray, cfg: PtychoConfig, upd_probe: bool,
-            workers: int, refine: bool = False) -> float:
-    """Update one set (disjoint fine windows) in place; the probe too when ``upd_probe``."""
+            refine: bool, bufs: tuple, parallel: bool) -> float:
+    """Update one set in place with :func:`.kernels_superres.sr_set`; returns its
+    ``sum_measured (|Psi| - a)^2``. With ``refine`` (and a scan prepared for it) the
+    members' Gauss-Newton shift steps go to ``sc.steps[s]`` / ``sc.weights[s]``."""
+    k = len(sc.rows[s])
+    do_ref = refine and sc.steps is not None
+    steps = sc.steps[s] if do_ref else bufs[7][:k]
+    weights = sc.weights[s] if do_ref else bufs[7][:k]
+    K = sc.kernels[s]
+    return _ksr.sr_set(sc.obj, P, bufs[8] if K is None else K, K is not None, sc.amps[s],
+                       sc.measured, sc.rows[s], sc.cols[s], cfg.alpha, cfg.beta,
+                       cfg.object_step, cfg.probe_step, upd_probe, do_ref, steps, weights,
+                       *bufs[:7], parallel)
+
+
+def _sr_set_numpy(sc: SRScan, s: int, P: np.ndarray, cfg: PtychoConfig, upd_probe: bool,
+                  workers: int, refine: bool = False) -> float:
+    """Update one set (disjoint fine windows) in place; the probe too when ``upd_probe``
+    (the numpy engine the compiled :func:`_sr_set` replaced; kept for the benchmark)."""
     a, b = cfg.alpha, cfg.beta
     w = sc.window
     am = sc.amps[s]

@@ -1,0 +1,196 @@
+"""The compiled super-resolved set update against the numpy engine it replaced (copied here as
+the reference), on random data with fixed seeds."""
+
+from __future__ import annotations
+
+import copy
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from synthvec.invert.ptycho import kernels as K_
+from synthvec.invert.ptycho import superres as sr
+from synthvec.invert.ptycho.kernels_superres import _project_measured
+from synthvec.invert.ptycho.rpie import fft2, shift_kernels
+
+N = 12          # detector pixels
+U = 2
+NF = U * N
+CFG = SimpleNamespace(alpha=0.05, beta=0.5, object_step=0.9, probe_step=0.7)
+
+
+def _ref_sr_set(sc, s, P, cfg, upd_probe, workers, refine=False):
+    """superres._sr_set as it was before the compiled kernel (numpy, scipy's pocketfft)."""
+    a, b = cfg.alpha, cfg.beta
+    w = sc.window
+    am = sc.amps[s]
+    r, c = sc.rows[s], sc.cols[s]
+    K = sc.kernels[s]
+    wk = min(workers, len(am)) if len(am) >= 4 else 1
+    if K is None:
+        Pj = P[None]
+    else:
+        Pj = fft2(np.ascontiguousarray(fft2(P, workers=1)[None] * K), forward=False,
+                  workers=wk)
+    ri = r[:, None, None] + np.arange(w)[None, :, None]
+    ci = c[:, None, None] + np.arange(w)[None, None, :]
+    op = sc.obj[ri, ci]                                   # (k, w, w) gather
+    psi = op * Pj
+    Psi = fft2(np.ascontiguousarray(psi), workers=wk)
+    mag = np.abs(Psi)
+    ratio = np.where(sc.measured, am / np.maximum(mag, 1e-30), 1.0).astype(np.float32)
+    err = float(np.sum(np.where(sc.measured, (mag - am) ** 2, 0.0), dtype=np.float64))
+    Psi *= ratio
+    d = fft2(Psi, forward=False, workers=wk)
+    d -= psi
+    if refine and sc.steps is not None:
+        # Gauss-Newton step of each member's shift (fine px): d(psi)/d(shift) = -grad(P_j) O_j
+        for ax in (0, 1):
+            jac = -np.gradient(Pj, axis=ax + 1) * op
+            sc.weights[s][:, ax] = den = np.sum(np.abs(jac) ** 2, axis=(1, 2))
+            sc.steps[s][:, ax] = np.real(np.sum(np.conj(jac) * d, axis=(1, 2))) / (den + 1e-30)
+    p2 = (np.abs(Pj) ** 2).astype(np.float32)
+    pmax = p2.reshape(len(p2), -1).max(axis=1)[:, None, None]
+    sc.obj[ri, ci] = op + cfg.object_step * np.conj(Pj) * d / ((1 - a) * p2 + a * pmax)
+    if upd_probe:
+        o2 = (np.abs(op) ** 2).sum(axis=0)
+        g = np.conj(op) * d
+        if K is not None:    # back through each member's propagator (adjoint), then sum
+            g = fft2(np.ascontiguousarray(fft2(np.ascontiguousarray(g), workers=wk)
+                                          * np.conj(K)).sum(axis=0)[None], forward=False,
+                     workers=1)
+        step = g.sum(axis=0) / ((1 - b) * o2 + b * o2.max())
+        P += (cfg.probe_step * step).astype(np.complex64)
+    return err
+
+
+def _scan(kernels: bool, refine: bool, seed: int = 0):
+    """A random scan (5 x 5 positions, sets of disjoint fine windows), its probe, and the
+    indices of its sets."""
+    rng = np.random.default_rng(seed)
+    pos = np.array([(y, x) for y in range(-8, 9, 4) for x in range(-8, 9, 4)], float)
+    pos += rng.uniform(-0.6, 0.6, pos.shape)
+    _, fine = sr.superres_grid(pos, (N, N), U)
+    frames = (rng.random((len(pos), N, N)) * 50).astype(np.float32)
+    obj = np.exp(0.2 * rng.standard_normal(fine.shape)
+                 + 1j * rng.standard_normal(fine.shape)).astype(np.complex64)
+    kern = None
+    if kernels:      # unit-modulus Fresnel-like phases
+        kern = np.exp(1j * rng.uniform(-1, 1, (len(pos), 1, 1))
+                      * np.fft.fftfreq(NF)[:, None] ** 2 * 40).astype(np.complex64)
+        kern = np.ascontiguousarray(np.broadcast_to(kern, (len(pos), NF, NF)))
+    shifts = pos * U - np.rint(pos * U) if refine else None
+    sc = sr.SRScan(frames, fine, U, kern, 0, shifts, obj)
+    probe = (rng.standard_normal((NF, NF)) + 1j * rng.standard_normal((NF, NF))).astype(
+        np.complex64) * 3
+    return sc, probe
+
+
+def _close(a, b, rel):
+    np.testing.assert_allclose(a, b, rtol=0, atol=rel * np.abs(b).max())
+
+
+@pytest.mark.parametrize("kernels,refine", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("upd_probe", [False, True])
+@pytest.mark.parametrize("parallel", [False, True])
+def test_sr_set_matches_numpy_reference(kernels, refine, upd_probe, parallel):
+    """Every set of a scan in turn (the object and probe carried over), compiled vs numpy
+    from the same state (the reference starts each set from the compiled state: errors of
+    earlier sets are not carried into later ones)."""
+    sc, probe = _scan(kernels, refine)
+    P = probe.copy()
+    bufs = sr._buffers([sc], P.shape)
+    if parallel:
+        K_.set_threads(2)
+    assert len(sc.amps) > 2 and max(len(a) for a in sc.amps) >= 3
+    for s in range(len(sc.amps)):
+        ref, Pr = copy.deepcopy(sc), P.copy()
+        e = sr._sr_set(sc, s, P, CFG, upd_probe, refine, bufs, parallel)
+        er = _ref_sr_set(ref, s, Pr, CFG, upd_probe, 1, refine)
+        assert e == pytest.approx(er, rel=2e-5)
+        _close(sc.obj, ref.obj, 2e-5)
+        _close(P, Pr, 2e-5)
+        if refine:
+            np.testing.assert_allclose(sc.weights[s], ref.weights[s], rtol=2e-5)
+            _close(sc.steps[s], ref.steps[s], 1e-4)
+            assert np.abs(ref.steps[s]).max() > 0
+    K_.set_threads(1)
+    if not upd_probe:
+        np.testing.assert_array_equal(P, probe)
+    assert np.abs(sc.obj - copy.deepcopy(_scan(kernels, refine)[0]).obj).max() > 0.1
+
+
+def test_refinement_without_kernels_matches_reference():
+    """A scan with refinement state but one probe for all positions (K None)."""
+    sc, probe = _scan(False, False, seed=1)
+    sc.steps = [np.zeros((len(r), 2)) for r in sc.rows]
+    sc.weights = [np.zeros((len(r), 2)) for r in sc.rows]
+    P = probe.copy()
+    bufs = sr._buffers([sc], P.shape)
+    for s in range(len(sc.amps)):
+        ref, Pr = copy.deepcopy(sc), P.copy()
+        sr._sr_set(sc, s, P, CFG, True, True, bufs, False)
+        _ref_sr_set(ref, s, Pr, CFG, True, 1, True)
+        np.testing.assert_allclose(sc.weights[s], ref.weights[s], rtol=2e-5)
+        _close(sc.steps[s], ref.steps[s], 1e-4)
+        _close(sc.obj, ref.obj, 2e-5)
+        _close(P, Pr, 2e-5)
+
+
+@pytest.mark.parametrize("kernels", [False, True])
+def test_thread_count_does_not_change_the_result(kernels):
+    """Serial kernel, one and two OpenMP threads: bitwise equal."""
+    out = []
+    for n, par in ((1, False), (1, True), (2, True)):
+        sc, P = _scan(kernels, kernels, seed=2)
+        bufs = sr._buffers([sc], P.shape)
+        K_.set_threads(n)
+        e = [sr._sr_set(sc, s, P, CFG, True, kernels, bufs, par) for s in range(len(sc.amps))]
+        out.append((sc.obj, P, e, sc.steps))
+    K_.set_threads(1)
+    for o in out[1:]:
+        np.testing.assert_array_equal(o[0], out[0][0])
+        np.testing.assert_array_equal(o[1], out[0][1])
+        assert o[2] == out[0][2]
+        if kernels:
+            for a, b in zip(o[3], out[0][3]):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_projection_keeps_unmeasured_frequencies_and_handles_underflow():
+    rng = np.random.default_rng(5)
+    f = ((rng.standard_normal((6, 8)) + 1j * rng.standard_normal((6, 8))) * 10).astype(
+        np.complex64)
+    f[1, 2] = 3e-25 + 4e-25j          # |f|^2 underflows float32
+    f[4, 0] = 0.0                     # the 1e-30 floor: stays 0
+    meas = rng.random((6, 8)) < 0.6
+    meas[1, 2] = meas[4, 0] = True
+    am = rng.random((6, 8)).astype(np.float32)
+    g = np.empty_like(f)
+    e = _project_measured(f, am, meas, g)
+    f128 = f.astype(np.complex128)
+    mag = np.abs(f128)
+    ref = np.where(meas, am * f128 / np.maximum(mag, 1e-30), f128)
+    np.testing.assert_allclose(g, ref, rtol=2e-6, atol=1e-30)
+    np.testing.assert_array_equal(g[~meas], f[~meas])
+    assert abs(g[1, 2]) == pytest.approx(am[1, 2], rel=1e-6)
+    assert e == pytest.approx(np.sum(np.where(meas, (mag - am) ** 2, 0)), rel=1e-6)
+
+
+def test_iterations_compiled_match_numpy_engine():
+    """Whole super-resolved iterations (probe update, refinement between iterations):
+    compiled vs the numpy engine kept in superres."""
+    from synthvec.invert.ptycho import PtychoConfig
+
+    cfg = PtychoConfig(iterations=3, upsample=2, probe_update=True, position_refinement=True,
+                       subpixel_positions=True, position_refinement_start=0,
+                       probe_update_start=0, set_order="random")
+    sc, probe = _scan(True, True, seed=3)
+    sc2 = copy.deepcopy(sc)
+    P1, e1, _ = sr._sr_rpie([sc], probe, cfg, np.random.default_rng(0), None, compiled=True)
+    P2, e2, _ = sr._sr_rpie([sc2], probe, cfg, np.random.default_rng(0), None, compiled=False)
+    np.testing.assert_allclose(e1, e2, rtol=1e-4)
+    _close(sc.obj, sc2.obj, 1e-4)
+    _close(P1, P2, 1e-4)
+    _close(np.concatenate(sc.shifts), np.concatenate(sc2.shifts), 1e-3)
