@@ -29,7 +29,6 @@ from numba import njit, prange
 from rocket_fft import c2c
 
 from .kernels import _NORMAL, _TINY, _max2d
-from .kernels_tilted import _grad_step
 
 __all__ = ["sr_set"]
 
@@ -78,6 +77,56 @@ def _project_measured(f, am, meas, g):
     return tot
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _grad_row(pa, pb, f, orow, drow, w):
+    """``(Re sum conj(J) d, sum |J|^2)`` over one row for ``J = -f (pa - pb) O``
+    (float32 sums; ``reassoc`` lets them vectorize)."""
+    a = np.float32(0.0)
+    b = np.float32(0.0)
+    for x in range(w):
+        gr = (pa[x].real - pb[x].real) * f
+        gi = (pa[x].imag - pb[x].imag) * f
+        o = orow[x]
+        jr = gi * o.imag - gr * o.real
+        ji = -(gr * o.imag + gi * o.real)
+        a += jr * drow[x].real + ji * drow[x].imag
+        b += jr * jr + ji * ji
+    return a, b
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _grad_steps(pj, obj, r, c, d, out):
+    """``out = (Re sum conj(J_0) d, sum |J_0|^2, Re sum conj(J_1) d, sum |J_1|^2)`` for
+    ``J_ax = -grad_ax(P_j) O`` (``numpy.gradient``: central differences, one-sided at the
+    edges); float32 row sums, float64 totals."""
+    h, w = pj.shape
+    half = np.float32(0.5)
+    one = np.float32(1.0)
+    n0 = d0 = n1 = d1 = 0.0
+    for y in range(h):
+        orow = obj[r + y, c:c + w]
+        drow = d[y]
+        if y == 0:
+            a, b = _grad_row(pj[1], pj[0], one, orow, drow, w)
+        elif y == h - 1:
+            a, b = _grad_row(pj[h - 1], pj[h - 2], one, orow, drow, w)
+        else:
+            a, b = _grad_row(pj[y + 1], pj[y - 1], half, orow, drow, w)
+        n0 += a
+        d0 += b
+        prow = pj[y]
+        a, b = _grad_row(prow[2:], prow[:w - 2], half, orow[1:w - 1], drow[1:w - 1], w - 2)
+        a0, b0 = _grad_row(prow[1:2], prow[0:1], one, orow[0:1], drow[0:1], 1)
+        a1, b1 = _grad_row(prow[w - 1:w], prow[w - 2:w - 1], one, orow[w - 1:w],
+                           drow[w - 1:w], 1)
+        n1 += a + a0 + a1
+        d1 += b + b0 + b1
+    out[0] = n0
+    out[1] = d0
+    out[2] = n1
+    out[3] = d1
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def _member(obj, probe, pf, kern, has_kern, am, meas, r, c, pj, psi, f, g, back, o2, alpha,
             ostep, upd_probe, refine, steps, weights, m, axes, scale, p2):
@@ -106,10 +155,11 @@ def _member(obj, probe, pf, kern, has_kern, am, meas, r, c, pj, psi, f, g, back,
         for x in range(w):
             grow[x] = grow[x] - prow[x]
     if refine:
+        gs = np.empty(4)
+        _grad_steps(pp, obj, r, c, g, gs)
         for ax in range(2):
-            num, den = _grad_step(pp, obj, r, c, g, ax)
-            steps[m, ax] = num / (den + 1e-30)
-            weights[m, ax] = den
+            steps[m, ax] = gs[2 * ax] / (gs[2 * ax + 1] + 1e-30)
+            weights[m, ax] = gs[2 * ax + 1]
     for y in range(h):
         prow = pp[y]
         qrow = p2[y]
