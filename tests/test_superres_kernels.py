@@ -194,3 +194,28 @@ def test_iterations_compiled_match_numpy_engine():
     _close(sc.obj, sc2.obj, 1e-4)
     _close(P1, P2, 1e-4)
     _close(np.concatenate(sc.shifts), np.concatenate(sc2.shifts), 1e-3)
+
+
+@pytest.mark.parametrize("fresnel", [False, True])
+def test_refinement_step_and_kernels_as_rpie(fresnel):
+    """superres._refine_sr (kernels rebuilt in place) against rpie.refine_positions."""
+    from synthvec.invert.ptycho.rpie import refine_positions
+
+    sc, _ = _scan(fresnel, True, seed=4)
+    if fresnel:     # SRScan keeps the Fresnel part as base when it refines positions
+        assert sc.base is not None
+    rng = np.random.default_rng(6)
+    for st, w in zip(sc.steps, sc.weights):
+        st[...] = rng.normal(0, 0.3, st.shape)
+        w[...] = rng.uniform(0.1, 2.0, w.shape)
+    ref = copy.deepcopy(sc)
+    bufs = [k for k in sc.kernels]
+    sr._refine_sr(sc, max_shift_px=0.6, gain=0.8)
+    refine_positions(ref, max_shift_px=0.6, gain=0.8)
+    for i in range(len(sc.sets)):
+        assert sc.kernels[i] is bufs[i]                        # in place
+        np.testing.assert_array_equal(sc.shifts[i], ref.shifts[i])
+        np.testing.assert_array_equal(sc.steps[i], 0.0)
+        np.testing.assert_allclose(sc.kernels[i], ref.kernels[i], rtol=0, atol=1e-6)
+    assert np.abs(np.concatenate(sc.shifts) - np.concatenate(_scan(fresnel, True, 4)[0].shifts)
+                  ).max() > 0.05

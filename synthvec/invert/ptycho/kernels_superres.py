@@ -30,7 +30,7 @@ from rocket_fft import c2c
 
 from .kernels import _NORMAL, _TINY, _max2d
 
-__all__ = ["sr_set"]
+__all__ = ["sr_set", "shift_kernels_into"]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -291,3 +291,33 @@ def sr_set(obj, probe, kern, has_kern, am, meas, rows, cols, alpha, beta, ostep,
     for m in range(k):
         tot += e[m]
     return tot
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def shift_kernels_into(ry, rx, base, has_base, out):
+    """``out[m] = ry[m][:, None] rx[m][None, :]`` (times ``base[m]`` when ``has_base``), in place.
+
+    The members' Fourier-shift kernels (``rpie.shift_kernels``: separable ramps) rebuilt in
+    their buffers after a position update, without allocating (k, H, W) arrays anew.
+
+    Parameters
+    ----------
+    ry : (k, H) complex64
+    rx : (k, W) complex64
+    base : (k, H, W) complex64 (any (>= 1, H, W) array when not ``has_base``)
+    has_base : bool
+    out : (k, H, W) complex64, written
+    """
+    k, h, w = out.shape
+    for m in range(k):
+        for y in range(h):
+            a = ry[m, y]
+            orow = out[m, y]
+            xrow = rx[m]
+            if has_base:
+                brow = base[m, y]
+                for x in range(w):
+                    orow[x] = a * xrow[x] * brow[x]
+            else:
+                for x in range(w):
+                    orow[x] = a * xrow[x]

@@ -343,14 +343,34 @@ def _sr_rpie(scans: Sequence[SRScan], probe_f: np.ndarray, cfg: PtychoConfig,
                 errors[it, i] += _sr_set_numpy(scans[i], s, P, cfg, upd_probe, workers, refine)
         for sc in scans:
             if refine and sc.steps is not None:
-                refine_positions(sc, max_shift_px=cfg.max_position_shift_px * sc.upsample,
-                                 gain=cfg.position_gain)
+                (_refine_sr if compiled else refine_positions)(
+                    sc, max_shift_px=cfg.max_position_shift_px * sc.upsample,
+                    gain=cfg.position_gain)
         if upd_probe and probe_constraint is not None:
             P[...] = probe_constraint(P)
         for i, sc in enumerate(scans):
             errors[it, i] /= sc.norm
     spi = (time.perf_counter() - t0) / cfg.iterations
     return P, errors, spi
+
+
+def _refine_sr(sc: SRScan, *, max_shift_px: float, gain: float = 1.0) -> None:
+    """:func:`.rpie.refine_positions` (the same damped, mean-free, clipped step) with the
+    members' kernels rebuilt in place (:func:`.kernels_superres.shift_kernels_into`:
+    ~5x cheaper than new (k, uN, uN) arrays each iteration)."""
+    wmax = np.concatenate(sc.weights).max(axis=0)
+    damped = [st * w / (w + 0.1 * wmax + 1e-30) for st, w in zip(sc.steps, sc.weights)]
+    mean = np.concatenate(damped).mean(axis=0)
+    for sh, st, dm in zip(sc.shifts, sc.steps, damped):
+        sh += np.clip(gain * (dm - mean), -0.25, 0.25)
+        np.clip(sh, -max_shift_px, max_shift_px, out=sh)
+        st[:] = 0.0
+    q = np.fft.fftfreq(sc.window)
+    for i, sh in enumerate(sc.shifts):
+        ry = np.exp(-2j * np.pi * sh[:, 0, None] * q[None, :]).astype(np.complex64)
+        rx = np.exp(-2j * np.pi * sh[:, 1, None] * q[None, :]).astype(np.complex64)
+        base = sc.base[i] if sc.base is not None else sc.kernels[i]
+        _ksr.shift_kernels_into(ry, rx, base, sc.base is not None, sc.kernels[i])
 
 
 def _buffers(scans: Sequence[SRScan], shape: tuple[int, int]) -> tuple:
