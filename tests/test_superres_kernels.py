@@ -1,5 +1,5 @@
-"""The compiled super-resolved set update against the numpy engine it replaced (copied here as
-the reference), on random data with fixed seeds."""
+"""The compiled super-resolved set update against the numpy engine it replaced
+(``superres._sr_set_numpy``, kept there for the benchmark), on random data with fixed seeds."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from synthvec.invert.ptycho import kernels as K_
 from synthvec.invert.ptycho import superres as sr
 from synthvec.invert.ptycho.kernels_superres import _project_measured
-from synthvec.invert.ptycho.rpie import fft2, shift_kernels
 
 N = 12          # detector pixels
 U = 2
@@ -20,49 +19,8 @@ NF = U * N
 CFG = SimpleNamespace(alpha=0.05, beta=0.5, object_step=0.9, probe_step=0.7)
 
 
-def _ref_sr_set(sc, s, P, cfg, upd_probe, workers, refine=False):
-    """superres._sr_set as it was before the compiled kernel (numpy, scipy's pocketfft)."""
-    a, b = cfg.alpha, cfg.beta
-    w = sc.window
-    am = sc.amps[s]
-    r, c = sc.rows[s], sc.cols[s]
-    K = sc.kernels[s]
-    wk = min(workers, len(am)) if len(am) >= 4 else 1
-    if K is None:
-        Pj = P[None]
-    else:
-        Pj = fft2(np.ascontiguousarray(fft2(P, workers=1)[None] * K), forward=False,
-                  workers=wk)
-    ri = r[:, None, None] + np.arange(w)[None, :, None]
-    ci = c[:, None, None] + np.arange(w)[None, None, :]
-    op = sc.obj[ri, ci]                                   # (k, w, w) gather
-    psi = op * Pj
-    Psi = fft2(np.ascontiguousarray(psi), workers=wk)
-    mag = np.abs(Psi)
-    ratio = np.where(sc.measured, am / np.maximum(mag, 1e-30), 1.0).astype(np.float32)
-    err = float(np.sum(np.where(sc.measured, (mag - am) ** 2, 0.0), dtype=np.float64))
-    Psi *= ratio
-    d = fft2(Psi, forward=False, workers=wk)
-    d -= psi
-    if refine and sc.steps is not None:
-        # Gauss-Newton step of each member's shift (fine px): d(psi)/d(shift) = -grad(P_j) O_j
-        for ax in (0, 1):
-            jac = -np.gradient(Pj, axis=ax + 1) * op
-            sc.weights[s][:, ax] = den = np.sum(np.abs(jac) ** 2, axis=(1, 2))
-            sc.steps[s][:, ax] = np.real(np.sum(np.conj(jac) * d, axis=(1, 2))) / (den + 1e-30)
-    p2 = (np.abs(Pj) ** 2).astype(np.float32)
-    pmax = p2.reshape(len(p2), -1).max(axis=1)[:, None, None]
-    sc.obj[ri, ci] = op + cfg.object_step * np.conj(Pj) * d / ((1 - a) * p2 + a * pmax)
-    if upd_probe:
-        o2 = (np.abs(op) ** 2).sum(axis=0)
-        g = np.conj(op) * d
-        if K is not None:    # back through each member's propagator (adjoint), then sum
-            g = fft2(np.ascontiguousarray(fft2(np.ascontiguousarray(g), workers=wk)
-                                          * np.conj(K)).sum(axis=0)[None], forward=False,
-                     workers=1)
-        step = g.sum(axis=0) / ((1 - b) * o2 + b * o2.max())
-        P += (cfg.probe_step * step).astype(np.complex64)
-    return err
+#: the numpy engine the compiled kernel replaced (kept in superres for the benchmark): the reference
+_ref_sr_set = sr._sr_set_numpy
 
 
 def _scan(kernels: bool, refine: bool, seed: int = 0):
