@@ -17,7 +17,7 @@ import xarray as xr
 from ..errors import InputError
 from ..io import atomic_path, read_field
 from .config import AnalysisConfig
-from .defects import find_defects
+from .defects import find_defects, subdivide_field
 from .gev import gev_table, nearest_neighbour_pairs
 from .sites import estimate_sphere_radius_vox, site_table, sites_from_geometry, sites_from_labels
 from .virtual import VoidSurfaces, stereographic, surface_charges, void_surfaces
@@ -138,9 +138,18 @@ def analyze_field(field: xr.Dataset, cfg: AnalysisConfig = AnalysisConfig(), *,
     voxel = _voxel_nm(field)
     coords = tuple(np.asarray(field[c].values, float) for c in ("z", "y", "x"))
     notes: list[str] = []
-    search = find_defects(m, mask=mask, sigma_vox=cfg.smooth_sigma_vox, coords=coords)
+    if cfg.upsample > 1:
+        fm, fmask, fcoords = subdivide_field(m, mask, coords, cfg.upsample)
+        search = find_defects(fm, mask=fmask, sigma_vox=cfg.smooth_sigma_vox * cfg.upsample,
+                              coords=fcoords)
+    else:
+        search = find_defects(m, mask=mask, sigma_vox=cfg.smooth_sigma_vox, coords=coords)
     notes += search.notes
     hh = search.defects.copy()
+    if cfg.upsample > 1:  # cube indices of the analysis grid: the cube that holds each defect
+        for col, pos, c in zip(("k", "j", "i"), ("z_nm", "y_nm", "x_nm"), coords):
+            hh[col] = np.clip(np.floor((hh[pos].to_numpy(float) - c[0]) / (c[1] - c[0])),
+                              0, len(c) - 2).astype(int)
 
     site_arr = _array(site, field, "site", shape)
     vid = _array(void_id, field, "void_id", shape)
