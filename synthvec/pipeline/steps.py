@@ -238,6 +238,7 @@ def _score(ctx: StageContext) -> list[Metric]:
     table.to_csv(ctx.out / "score.csv", index=False)
     _score_figures(ctx, truth_res, rec_res, halves, voxel)
     rows = [(r.metric, float(r.value), r.unit) for r in table.itertuples()]
+    rows += _ceiling_rows(ctx, truth, truth_res, rec, voxel)
     rows += [(f"registration_shift_{d}_nm", float(s), "nm") for d, s in zip("zyx", shift_nm)]
     # bad-frame detection against the simulator's truth list
     sim = pd.read_csv(ctx.inputs["simulate"] / "scans.csv")
@@ -255,6 +256,22 @@ def _score(ctx: StageContext) -> list[Metric]:
     rows.append(("bad_frame_precision", tp / n_det if n_det else float("nan"), "1"))
     rows.append(("bad_frame_recall", tp / n_true if n_true else float("nan"), "1"))
     return rows
+
+
+def _ceiling_rows(ctx: StageContext, truth, truth_res, rec, voxel: float) -> list[Metric]:
+    """What an ideal reconstruction on the registered grid would score (scoring.ceiling)."""
+    from ..phantom import refine_truth
+    from ..scoring.ceiling import CEILING_METRICS, ceiling_scores, ideal_reconstruction
+
+    scn = ctx.scenario
+    fine = refine_truth(truth, scn.phantom, scn.phantom.supersample)
+    ideal = ideal_reconstruction(fine, rec, ni_beta=scn.simulate.optics.ni_beta,
+                                 sio2_beta=scn.simulate.optics.sio2_beta,
+                                 support_fraction=scn.vector.support_fraction)
+    vals = ceiling_scores(ideal, truth, truth_res, scn.analysis,
+                          max_distance_nm=scn.score.match_distance_vox * voxel,
+                          sphere_radius_nm=scn.phantom.sphere_diameter_nm / 2)
+    return [(k, float(vals[k]), CEILING_METRICS[k]) for k in CEILING_METRICS]
 
 
 def _score_figures(ctx: StageContext, truth_res, rec_res, halves, voxel: float) -> None:
@@ -308,8 +325,10 @@ STAGES: tuple[Stage, ...] = (
     Stage("analysis", _analysis, sections=("analysis", "phantom.sphere_diameter_nm"),
           modules=("synthvec.analysis", "synthvec.scoring"), upstream=("vector",),
           description="topology analysis of the reconstruction"),
-    Stage("score", _score, sections=("score", "simulate.optics"),
-          modules=("synthvec.scoring", "synthvec.analysis", "synthvec.invert.ptycho"),
+    Stage("score", _score, sections=("score", "simulate.optics", "phantom", "analysis",
+                                     "vector.support_fraction"),
+          modules=("synthvec.scoring", "synthvec.analysis", "synthvec.invert.ptycho",
+                   "synthvec.phantom"),
           upstream=("truth", "truth_analysis", "simulate", "ptycho", "tomo", "vector", "analysis"),
           publish=("score.csv",), description="the reconstruction against ground truth"),
 )

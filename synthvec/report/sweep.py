@@ -40,8 +40,8 @@ __all__ = ["DEFAULT_METRICS", "TOTAL_WALL", "PEAK_RSS", "run_table", "varying_co
            "fig_sweep_resources", "write_sweep_report"]
 
 #: Key metrics of a sweep report, in this order, when results.csv has them.
-DEFAULT_METRICS = ("hedgehog_f1", "hedgehog_precision", "hedgehog_recall",
-                   "m_angular_error_deg_median", "fsc_halfset_resolution_nm",
+DEFAULT_METRICS = ("hedgehog_f1", "hedgehog_f1_ideal", "hedgehog_precision",
+                   "hedgehog_recall", "m_angular_error_deg_median", "fsc_halfset_resolution_nm",
                    "gev_mu_error_nm_ha", "gev_mu_error_nm_hh", "gev_mu_error_nm_aa",
                    "virtual_agreement", "scalar_nrmse", "vector_r1_final")
 #: Per-run columns added by :func:`run_table`: sum of the stages' wall times,
