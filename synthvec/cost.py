@@ -24,9 +24,13 @@ simulate        frames x (detector edge x oversample)^2 x probe modes
 ptycho          frames x detector pixels x (iterations + 2 upsample^2 upsample_iterations)
 tomo            voxels x projections x iterations (full set + two halves)
 vector          voxels x projections x iterations
-analysis        reconstruction voxels
-score           reconstruction voxels
+analysis        reconstruction voxels x (1 + (analysis.upsample^3 - 1) / 7)
+score           reconstruction voxels x (1 + 0.6 analysis.upsample^3)
 =============== ===========================================================
+
+The analysis and score factors are the measured cost of the subdivided hedgehog search
+(``analysis.upsample``; score analyses the ideal reconstruction too): quick scenario, upsample 2,
+analysis 8 -> 16 s and score 2 -> 9 s.
 
 The constants ``a`` (s) and ``c`` (s per unit) in :data:`TIME_MODEL` were
 measured with ``bench/bench_cost.py`` on this project's 2-core machine
@@ -237,8 +241,8 @@ def work_units(scn: Scenario) -> dict[str, float]:
             if scn.ptycho.upsample > 1 else 0.0)),
         "tomo": float(n_vox) * n_proj * scn.tomo.iterations,
         "vector": float(n_vox) * n_proj * scn.vector.iterations,
-        "analysis": float(n_vox),
-        "score": float(n_vox),
+        "analysis": float(n_vox) * (1 + (scn.analysis.upsample ** 3 - 1) / 7),
+        "score": float(n_vox) * (1 + 0.6 * scn.analysis.upsample ** 3),
         "_frames": float(frames), "_scans": float(2 * n_proj), "_voxels": float(n_vox),
         "_fine_voxels": float(n_vox * s ** 3), "_projections": float(n_proj),
         "_max_frames_per_scan": float(max(per_tilt)), "_nxy": float(nxy), "_nz": float(nz),
@@ -273,8 +277,10 @@ def _stage_bytes(scn: Scenario, w: dict[str, float], threads: int) -> dict[str, 
         # projections, residuals and back-projection (3 stacks) + ~8 volume copies
         "tomo": 3 * w["_projections"] * proj_px * 4 + 8 * n_vox * 4,
         "vector": 3 * 2 * w["_projections"] * proj_px * 4 + 3 * 8 * n_vox * 4,
-        "analysis": n_vox * 120.0,
-        "score": n_vox * 60.0,
+        # the subdivided search's fields on the reconstruction cube (~6.5 phantom-grid voxels
+        # each): quick at upsample 2 measured +0.7 GiB over upsample 1; score runs it again
+        "analysis": n_vox * (120.0 + 850.0 * scn.analysis.upsample ** 3),
+        "score": n_vox * (60.0 + 850.0 * scn.analysis.upsample ** 3),
     }
 
 
