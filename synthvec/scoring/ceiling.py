@@ -144,7 +144,7 @@ def ceiling_scores(ideal: xr.Dataset, truth: xr.Dataset, truth_result: AnalysisR
     """
     from dataclasses import replace
 
-    from .metrics import _on_truth_grid, match_defects
+    from .metrics import _on_truth_grid, angular_errors_deg, match_defects
 
     field = ideal[["m", "mask"]].assign(
         material=(("z", "y", "x"), reconstruction_material(ideal["mask"].values)))
@@ -159,14 +159,7 @@ def ceiling_scores(ideal: xr.Dataset, truth: xr.Dataset, truth_result: AnalysisR
     out = {"hedgehog_f1_ideal": 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0,
            "n_defects_found_ideal": float(len(f)),
            "m_angular_error_deg_median_ideal": float("nan")}
-    mt = np.asarray(truth["m"].values, np.float64)
-    mr = _on_truth_grid(ideal, truth)
-    mask = np.asarray(truth["mask"].values, bool) if "mask" in truth else \
-        np.linalg.norm(mt, axis=0) > 0
-    nt, nr = np.linalg.norm(mt, axis=0), np.linalg.norm(mr, axis=0)
-    ok = mask & (nt > 0) & (nr > 0)
-    if ok.any():
-        cos = np.sum(mt[:, ok] * mr[:, ok], axis=0) / (nt[ok] * nr[ok])
-        out["m_angular_error_deg_median_ideal"] = float(
-            np.median(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))))
+    ang = angular_errors_deg(truth, _on_truth_grid(ideal, truth))
+    if ang.size:
+        out["m_angular_error_deg_median_ideal"] = float(np.median(ang))
     return out

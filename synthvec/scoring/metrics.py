@@ -104,6 +104,20 @@ def _on_truth_grid(rec: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
     return np.nan_to_num(np.asarray(m.values, np.float64))
 
 
+def angular_errors_deg(truth_field: xr.Dataset, m_rec: np.ndarray) -> np.ndarray:
+    """Angles between ``m_rec`` (on the truth grid) and the truth's m in its magnetic mask, deg.
+
+    Voxels where either field is zero are left out; the result is 1-D (possibly empty).
+    """
+    mt = np.asarray(truth_field["m"].values, np.float64)
+    mask = np.asarray(truth_field["mask"].values, bool) if "mask" in truth_field else \
+        np.linalg.norm(mt, axis=0) > 0
+    nt, nr = np.linalg.norm(mt, axis=0), np.linalg.norm(m_rec, axis=0)
+    ok = mask & (nt > 0) & (nr > 0)
+    cos = np.sum(mt[:, ok] * m_rec[:, ok], axis=0) / (nt[ok] * nr[ok])
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
 def _scalar_volume(v) -> np.ndarray:
     if isinstance(v, xr.Dataset):
         if "m" in v:
@@ -183,14 +197,8 @@ def score(truth_field: xr.Dataset, truth_result: AnalysisResult, rec_field: xr.D
                                                       - b.loc[common, "q"].to_numpy())))
     mt_true = np.asarray(truth_field["m"].values, np.float64)
     mr = _on_truth_grid(rec_field, truth_field)
-    mask = np.asarray(truth_field["mask"].values, bool) if "mask" in truth_field else \
-        np.linalg.norm(mt_true, axis=0) > 0
-    nt = np.linalg.norm(mt_true, axis=0)
-    nr = np.linalg.norm(mr, axis=0)
-    ok = mask & (nt > 0) & (nr > 0)
-    if ok.any():
-        cos = np.sum(mt_true[:, ok] * mr[:, ok], axis=0) / (nt[ok] * nr[ok])
-        ang = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    ang = angular_errors_deg(truth_field, mr)
+    if ang.size:
         v.update(m_angular_error_deg_mean=float(ang.mean()),
                  m_angular_error_deg_median=float(np.median(ang)))
     v["fsc_truth_resolution_nm"] = fsc_resolution(fsc(mr, mt_true, voxel_nm=truth_result.voxel_nm
