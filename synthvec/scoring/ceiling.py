@@ -16,13 +16,13 @@ vector tomography's support rule on that density. :func:`ceiling_scores`
 analyses it with the run's analysis config and scores it like the
 reconstruction:
 
-==============================  =====  ==========================================================
-name                            unit   meaning
-==============================  =====  ==========================================================
-hedgehog_f1_ideal               1      hedgehog F1 of the ideal reconstruction against the truth
-n_defects_found_ideal           count  defects its analysis finds
-m_angular_error_deg_median_ideal deg   median angle of its m against the truth (truth mask)
-==============================  =====  ==========================================================
+================================  =====  ========================================================
+name                              unit   meaning
+================================  =====  ========================================================
+hedgehog_f1_ideal                 1      hedgehog F1 of the ideal reconstruction against the truth
+n_defects_found_ideal             count  defects its analysis finds
+m_angular_error_deg_median_ideal  deg    median angle of its m against the truth (truth mask)
+================================  =====  ========================================================
 """
 
 from __future__ import annotations
