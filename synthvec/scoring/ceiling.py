@@ -144,7 +144,7 @@ def ceiling_scores(ideal: xr.Dataset, truth: xr.Dataset, truth_result: AnalysisR
     """
     from dataclasses import replace
 
-    from .metrics import _on_truth_grid, angular_errors_deg, match_defects
+    from .metrics import _on_truth_grid, angular_errors_deg, match_defects, precision_recall_f1
 
     field = ideal[["m", "mask"]].assign(
         material=(("z", "y", "x"), reconstruction_material(ideal["mask"].values)))
@@ -154,9 +154,7 @@ def ceiling_scores(ideal: xr.Dataset, truth: xr.Dataset, truth_result: AnalysisR
                         sphere_radius_nm=sphere_radius_nm)
     t, f = truth_result.hedgehogs, res.hedgehogs
     n_m = len(match_defects(t, f, max_distance_nm=max_distance_nm))
-    prec = n_m / len(f) if len(f) else (1.0 if len(t) == 0 else 0.0)
-    rec = n_m / len(t) if len(t) else (1.0 if len(f) == 0 else 0.0)
-    out = {"hedgehog_f1_ideal": 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0,
+    out = {"hedgehog_f1_ideal": precision_recall_f1(len(t), len(f), n_m)[2],
            "n_defects_found_ideal": float(len(f)),
            "m_angular_error_deg_median_ideal": float("nan")}
     ang = angular_errors_deg(truth, _on_truth_grid(ideal, truth))

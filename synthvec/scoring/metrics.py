@@ -104,6 +104,14 @@ def _on_truth_grid(rec: xr.Dataset, truth: xr.Dataset) -> np.ndarray:
     return np.nan_to_num(np.asarray(m.values, np.float64))
 
 
+def precision_recall_f1(n_true: int, n_found: int, n_matched: int) -> tuple[float, float, float]:
+    """(precision, recall, F1) of ``n_matched`` one-to-one matches (1 where nothing was to find
+    and nothing was found)."""
+    prec = n_matched / n_found if n_found else (1.0 if n_true == 0 else 0.0)
+    rec = n_matched / n_true if n_true else (1.0 if n_found == 0 else 0.0)
+    return prec, rec, 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0
+
+
 def angular_errors_deg(truth_field: xr.Dataset, m_rec: np.ndarray) -> np.ndarray:
     """Angles between ``m_rec`` (on the truth grid) and the truth's m in its magnetic mask, deg.
 
@@ -159,10 +167,8 @@ def score(truth_field: xr.Dataset, truth_result: AnalysisResult, rec_field: xr.D
     mt = match_defects(t, f, max_distance_nm=cfg.match_distance_vox * voxel)
     n_t, n_f, n_m = len(t), len(f), len(mt)
     v.update(n_defects_true=n_t, n_defects_found=n_f, n_defects_matched=n_m)
-    prec = n_m / n_f if n_f else (1.0 if n_t == 0 else 0.0)
-    rec = n_m / n_t if n_t else (1.0 if n_f == 0 else 0.0)
-    v.update(hedgehog_precision=prec, hedgehog_recall=rec,
-             hedgehog_f1=2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0)
+    prec, rec, f1 = precision_recall_f1(n_t, n_f, n_m)
+    v.update(hedgehog_precision=prec, hedgehog_recall=rec, hedgehog_f1=f1)
     if n_m:
         d = mt["distance_nm"].to_numpy(float)
         v.update(position_error_nm_mean=float(d.mean()),
