@@ -28,7 +28,7 @@ import numpy as np
 from numba import njit, prange
 from rocket_fft import c2c
 
-from .kernels import _NORMAL, _TINY, _max2d
+from .kernels import _NORMAL, _TINY, _max2d, _probe_step
 
 __all__ = ["sr_set", "shift_kernels_into"]
 
@@ -280,13 +280,8 @@ def sr_set(obj, probe, kern, has_kern, am, meas, rows, cols, alpha, beta, ostep,
             c2c(s, num, axes, False, scale, 1)
         else:
             num = s
-        dmax = _max2d(d2)
-        fa = np.float32(1.0 - beta)
-        fb = np.float32(beta) * dmax
-        fs = np.float32(pstep)
-        for y in range(h):
-            for x in range(w):
-                probe[y, x] += num[y, x] * (fs / (d2[y, x] * fa + fb))
+        _probe_step(probe, num.reshape((1, h, w)), d2.reshape((1, h, w)), 1, beta, pstep,
+                    np.empty_like(d2), np.empty_like(num))
     tot = 0.0
     for m in range(k):
         tot += e[m]
